@@ -1,0 +1,1 @@
+"""The argus command line: a thin typer + rich layer over the SDK."""

@@ -1,0 +1,152 @@
+"""The SDK's configuration objects: validated when made, never showing the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..exceptions import ConfigError
+from ..protocol import rules
+from .redact import redact_url
+
+__all__ = ["ConnectionConfig", "ConnectionState", "SubscriptionConfig"]
+
+
+class ConnectionState(Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    ERROR = "error"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_url(url: Any) -> str | None:
+    """None when ``url`` is a usable ws:// or wss:// URL, else the reason."""
+    if not isinstance(url, str) or not url.strip():
+        return "url is empty: expected ws://host[:port]/path or wss://..."
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"url {redact_url(url)!r} is not valid: {exc}"
+    if parts.scheme not in ("ws", "wss"):
+        return f"url {redact_url(url)!r} must start with ws:// or wss://"
+    if not parts.hostname:
+        return f"url {redact_url(url)!r} has no host"
+    if port == 0:
+        return f"url {redact_url(url)!r} has port 0"
+    return None
+
+
+@dataclass(repr=False)
+class ConnectionConfig:
+    """How to reach a server and how hard to try. See SDK.md."""
+
+    url: str
+    api_key: str | None = None
+    max_reconnect_attempts: int = 5
+    reconnect_delay: float = 1.0
+    heartbeat_interval: float = 30
+    timeout: float = 10
+    max_subscriptions: int = 100
+    # Beyond SDK.md: limits and transport security.
+    max_message_size: int = 1 << 20
+    max_backoff: float = 30.0
+    queue_size: int = 10_000
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    allow_insecure_key: bool = False
+    _problems: list[str] = field(default_factory=list, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError("invalid ConnectionConfig: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every invalid value, each as a one-line reason (empty when valid)."""
+        out: list[str] = []
+        reason = check_url(self.url)
+        if reason:
+            out.append(reason)
+        if self.api_key is not None and (
+            not isinstance(self.api_key, str)
+            or not self.api_key
+            or any(c in self.api_key for c in "\r\n\0")
+        ):
+            out.append("api_key must be a non-empty string without line breaks")
+        if not _is_int(self.max_reconnect_attempts) or self.max_reconnect_attempts < 0:
+            out.append("max_reconnect_attempts must be an integer >= 0")
+        for name in ("reconnect_delay",):
+            value = getattr(self, name)
+            if not rules.is_number(value) or value < 0:
+                out.append(f"{name} must be a number >= 0, not {value!r}")
+        for name in ("heartbeat_interval", "timeout", "max_backoff"):
+            value = getattr(self, name)
+            if not rules.is_number(value) or value <= 0:
+                out.append(f"{name} must be a number > 0, not {value!r}")
+        for name in ("max_subscriptions", "max_message_size", "queue_size"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                out.append(f"{name} must be an integer >= 1, not {value!r}")
+        if self.ca_file is not None and not isinstance(self.ca_file, str):
+            out.append("ca_file must be a path")
+        return out
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any credentials or query values redacted."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        key = "'***'" if self.api_key else "None"
+        return (
+            f"ConnectionConfig(url={self.safe_url!r}, api_key={key}, "
+            f"max_reconnect_attempts={self.max_reconnect_attempts}, "
+            f"reconnect_delay={self.reconnect_delay}, "
+            f"heartbeat_interval={self.heartbeat_interval}, timeout={self.timeout}, "
+            f"max_subscriptions={self.max_subscriptions})"
+        )
+
+    __str__ = __repr__
+
+
+@dataclass
+class SubscriptionConfig:
+    """What to subscribe to. See SDK.md and PROTOCOL.md (subscribe)."""
+
+    symbols: list[str]
+    data_types: list[str]
+    update_frequency: str = "realtime"
+    filters: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.symbols, str):
+            raise ConfigError("symbols must be a list of symbols, not a single string")
+        if isinstance(self.data_types, str):
+            raise ConfigError("data_types must be a list, not a single string")
+        self.symbols = list(self.symbols)
+        self.data_types = list(self.data_types)
+        if self.filters is not None:
+            self.filters = dict(self.filters)
+        for reason in (
+            rules.check_symbols(self.symbols),
+            rules.check_data_types(self.data_types),
+            rules.check_frequency(self.update_frequency),
+            rules.check_filters(self.filters),
+        ):
+            if reason:
+                raise ConfigError(f"invalid SubscriptionConfig: {reason}")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError("invalid SubscriptionConfig: symbols are repeated")
+
+    @property
+    def tracks_gaps(self) -> bool:
+        """Realtime and unfiltered: every seq is expected, so a jump is a gap."""
+        return self.update_frequency == "realtime" and not self.filters

@@ -1,0 +1,177 @@
+"""The simulated market: a pure, seedable model of trades, quotes and books.
+
+Each symbol's price follows geometric Brownian motion rounded to the tick
+(0.01). Every event is a trade with the quote and a 10-level book right after
+it; its ``seq`` grows by one per symbol. The most recent ``ring_size`` events
+of each symbol are held for replay on resume.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+import orjson
+
+__all__ = ["DEFAULT_UNIVERSE", "Event", "Market"]
+
+TICK = 0.01
+BOOK_LEVELS = 10
+
+# Fifty-five large US listings and a plausible starting price for each.
+DEFAULT_UNIVERSE: Mapping[str, float] = {
+    "AAPL": 228.0, "MSFT": 425.0, "GOOGL": 172.0, "AMZN": 198.0, "NVDA": 138.0,
+    "META": 565.0, "TSLA": 320.0, "BRK.B": 470.0, "JPM": 240.0, "V": 310.0,
+    "UNH": 590.0, "XOM": 120.0, "JNJ": 155.0, "WMT": 90.0, "MA": 520.0,
+    "PG": 170.0, "AVGO": 165.0, "HD": 410.0, "CVX": 158.0, "ORCL": 190.0,
+    "MRK": 99.0, "ABBV": 175.0, "KO": 64.0, "PEP": 158.0, "COST": 915.0,
+    "ADBE": 510.0, "CRM": 330.0, "BAC": 46.0, "NFLX": 890.0, "AMD": 138.0,
+    "TMO": 520.0, "LIN": 460.0, "MCD": 295.0, "CSCO": 58.0, "ACN": 360.0,
+    "ABT": 117.0, "WFC": 75.0, "DIS": 115.0, "INTC": 24.0, "QCOM": 158.0,
+    "IBM": 215.0, "TXN": 200.0, "CAT": 390.0, "GE": 180.0, "AMGN": 290.0,
+    "INTU": 640.0, "PFE": 26.0, "NKE": 78.0, "BA": 155.0, "GS": 590.0,
+    "UBER": 72.0, "PYPL": 86.0, "SBUX": 99.0, "T": 22.5, "VZ": 43.0,
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Event:
+    """One trade plus the quote and book after it. Bodies are encoded once, lazily."""
+
+    symbol: str
+    seq: int
+    timestamp: float
+    price: float
+    bid: float
+    ask: float
+    size: int
+    total_volume: int
+    bids: list[list[float]]
+    asks: list[list[float]]
+    _bodies: dict[str, bytes] = field(default_factory=dict)
+
+    def body(self, data_type: str) -> bytes:
+        """The message of ``data_type`` without ``type`` and ``sub``: ``"symbol":...}``.
+
+        The session prefixes ``{"type":...,"sub":...,`` so one encoding serves
+        every subscriber.
+        """
+        cached = self._bodies.get(data_type)
+        if cached is None:
+            cached = orjson.dumps(self.message_fields(data_type))[1:]
+            self._bodies[data_type] = cached
+        return cached
+
+    def message_fields(self, data_type: str) -> dict[str, object]:
+        out: dict[str, object] = {"symbol": self.symbol}
+        if data_type == "price":
+            out.update(price=self.price, bid=self.bid, ask=self.ask)
+        elif data_type == "volume":
+            out.update(volume=self.size, total_volume=self.total_volume)
+        else:
+            out.update(bids=self.bids, asks=self.asks)
+        out.update(timestamp=self.timestamp, seq=self.seq)
+        return out
+
+
+def _ticks(value: float) -> float:
+    return round(round(value / TICK) * TICK, 2)
+
+
+class _SymbolState:
+    __slots__ = ("price", "ring", "seq", "symbol", "total_volume")
+
+    def __init__(self, symbol: str, price: float, ring_size: int) -> None:
+        self.symbol = symbol
+        self.price = price
+        self.seq = 0
+        self.total_volume = 0
+        self.ring: deque[Event] = deque(maxlen=ring_size)
+
+
+class Market:
+    """The market model. ``next_event`` advances one symbol by one event."""
+
+    def __init__(
+        self,
+        symbols: Mapping[str, float] | Sequence[str] | None = None,
+        *,
+        seed: int | None = None,
+        ring_size: int = 10_000,
+        volatility: float = 0.0008,
+    ) -> None:
+        if symbols is None:
+            symbols = DEFAULT_UNIVERSE
+        if not isinstance(symbols, Mapping):
+            rng = random.Random(seed)
+            symbols = {s: DEFAULT_UNIVERSE.get(s) or _ticks(rng.uniform(20, 500)) for s in symbols}
+        if not symbols:
+            raise ValueError("the market needs at least one symbol")
+        self._rng = random.Random(seed)
+        self.volatility = volatility
+        self.states = {s: _SymbolState(s, _ticks(p), ring_size) for s, p in symbols.items()}
+        self.symbols = tuple(sorted(self.states))
+
+    def last_price(self, symbol: str) -> float:
+        return self.states[symbol].price
+
+    def last_seq(self, symbol: str) -> int:
+        return self.states[symbol].seq
+
+    def last_event(self, symbol: str) -> Event | None:
+        ring = self.states[symbol].ring
+        return ring[-1] if ring else None
+
+    def next_event(self, symbol: str, now: float) -> Event:
+        state = self.states[symbol]
+        rng = self._rng
+        shock = rng.gauss(0.0, self.volatility)
+        price = max(TICK, _ticks(state.price * math.exp(shock - self.volatility**2 / 2)))
+        half_spread = TICK * (1 + (price > 100) + rng.randrange(2))
+        bid = max(TICK, _ticks(price - half_spread))
+        ask = _ticks(max(price, bid) + half_spread)
+        size = (
+            rng.choice((1, 1, 1, 2, 2, 3, 5, 10)) * 100
+            if rng.random() < 0.9
+            else rng.randint(1, 99)
+        )
+        state.price = price
+        state.seq += 1
+        state.total_volume += size
+        bids = [
+            [_ticks(bid - i * TICK), rng.randint(1, 50) * 100]
+            for i in range(BOOK_LEVELS)
+            if bid - i * TICK >= TICK - 1e-9
+        ]
+        asks = [[_ticks(ask + i * TICK), rng.randint(1, 50) * 100] for i in range(BOOK_LEVELS)]
+        event = Event(
+            symbol=symbol,
+            seq=state.seq,
+            timestamp=round(now, 6),
+            price=price,
+            bid=bid,
+            ask=ask,
+            size=size,
+            total_volume=state.total_volume,
+            bids=bids,
+            asks=asks,
+        )
+        state.ring.append(event)
+        return event
+
+    def events_after(self, symbol: str, seq: int) -> tuple[list[Event], tuple[int, int] | None]:
+        """Held events with a higher ``seq``, and the range asked for but no longer held."""
+        state = self.states[symbol]
+        if seq >= state.seq:
+            return [], None
+        ring = state.ring
+        if not ring:
+            return [], (seq + 1, state.seq)
+        oldest = ring[0].seq
+        gap = (seq + 1, oldest - 1) if seq + 1 < oldest else None
+        start = max(0, seq + 1 - oldest)
+        return list(islice(ring, start, None)), gap

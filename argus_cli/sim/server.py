@@ -1,0 +1,235 @@
+"""The market simulator's WebSocket server: the market driver and the connections.
+
+Usable from Python and tests::
+
+    async with Simulator(SimulatorConfig(port=0, rate=50)) as sim:
+        print(sim.url)          # ws://127.0.0.1:PORT/ws
+
+Any request path is accepted. Auth (Bearer key, constant-time compare) and the
+connection cap are enforced before the upgrade (HTTP 401 / 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import random
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from .chaos import Chaos
+from .market import Event, Market
+from .session import Route, Session
+
+log = logging.getLogger("argus_cli.sim")
+
+__all__ = ["Simulator", "SimulatorConfig"]
+
+
+@dataclass
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    symbols: Mapping[str, float] | Sequence[str] | None = None
+    rate: float = 5.0  # events per second per symbol
+    seed: int | None = None
+    api_key: str | None = None  # None: read ARGUS_SERVER_API_KEY; "" disables auth
+    ring_size: int = 10_000
+    max_subscriptions: int = 100
+    max_frame: int = 64 * 1024
+    send_queue: int = 20_000  # messages; beyond it the client is closed with 1013
+    max_batch: int = 1_000
+    max_connections: int = 1_000
+    heartbeat_interval: float = 30.0
+    ping_timeout: float = 20.0
+    control_rate: float = 50.0  # control messages per second, refilled
+    control_burst: int = 100
+    max_violations: int = 20  # rate-limited messages before close 1008
+    max_bad_messages: int = 100  # bad requests before close 1008
+    tick: float = 0.005
+    chaos: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError(f"rate must be > 0 events per second, not {self.rate}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, not {self.port}")
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config = config or SimulatorConfig()
+        key = config.api_key
+        if key is None:
+            key = os.environ.get("ARGUS_SERVER_API_KEY") or None
+        self._expected_auth = f"Bearer {key}".encode() if key else None
+        self.market = Market(config.symbols, seed=config.seed, ring_size=config.ring_size)
+        self.chaos = Chaos.parse(config.chaos, seed=config.seed) if config.chaos else None
+        self.sessions: set[Session] = set()
+        self.routes: dict[str, list[Route]] = {}
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._driver: asyncio.Task[None] | None = None
+        self.port = config.port
+        self.events_published = 0
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}/ws"
+
+    async def start(self) -> None:
+        cfg = self.config
+        self._server = await serve(
+            self._handle,
+            cfg.host,
+            cfg.port,
+            process_request=self._process_request,
+            max_size=cfg.max_frame,
+            ping_interval=cfg.heartbeat_interval,
+            ping_timeout=cfg.ping_timeout,
+            close_timeout=2,
+            compression=None,
+            server_header="argus-sim",
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        self._driver = asyncio.create_task(self._drive())
+        if self.chaos is not None:
+            self.spawn(self.chaos.run(self))
+        log.info("simulator listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) and stop the market."""
+        if self._driver is not None:
+            self._driver.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._driver is not None:
+            await asyncio.gather(self._driver, return_exceptions=True)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- connections ------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self._expected_auth is not None:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, self._expected_auth):
+                response = connection.respond(
+                    HTTPStatus.UNAUTHORIZED, "missing or invalid API key\n"
+                )
+                response.headers["WWW-Authenticate"] = 'Bearer realm="argus"'
+                return response
+        if self.chaos is not None:
+            refused = self.chaos.refusal()
+            if refused is not None:
+                response = connection.respond(refused, f"refused by chaos mode ({refused})\n")
+                if refused in (429, 503):
+                    response.headers["Retry-After"] = "1"
+                return response
+        if len(self.sessions) >= self.config.max_connections:
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+            response.headers["Retry-After"] = "1"
+            return response
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = Session(self, ws)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    def attach(self, route: Route) -> None:
+        for symbol in route.sub.symbols:
+            self.routes.setdefault(symbol, []).append(route)
+
+    def detach_route(self, route: Route) -> None:
+        for symbol in route.sub.symbols:
+            routes = self.routes.get(symbol)
+            if routes and route in routes:
+                routes.remove(route)
+
+    def detach(self, session: Session) -> None:
+        for route in list(session.routes.values()):
+            self.detach_route(route)
+        session.routes.clear()
+
+    # --- the market -------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        self.events_published += 1
+        routes = self.routes.get(event.symbol)
+        if not routes:
+            return
+        copies = 1
+        if self.chaos is not None:
+            if not self.chaos.deliver(event):
+                return
+            copies += self.chaos.duplicate()
+        for route in routes:
+            if route.sub.update_frequency == "realtime":
+                for _ in range(copies):
+                    route.deliver(event)
+            else:
+                route.pending[event.symbol] = event
+
+    async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        market = self.market
+        rng = random.Random(cfg.seed)
+        symbols = market.symbols
+        owed = {s: rng.random() for s in symbols}
+        last = loop.time()
+        burst_cap = max(1.0, cfg.rate)  # never more than a second's worth at once
+        while True:
+            await asyncio.sleep(cfg.tick)
+            now = loop.time()
+            elapsed, last = now - last, now
+            wall = time.time()
+            chaos = self.chaos
+            for symbol in symbols:
+                due = min(burst_cap, owed[symbol] + cfg.rate * elapsed * rng.uniform(0.5, 1.5))
+                count = int(due)
+                owed[symbol] = due - count
+                if count and chaos is not None and chaos.muted(symbol):
+                    continue
+                for _ in range(count):
+                    self.publish(market.next_event(symbol, wall))
