@@ -80,6 +80,7 @@ class Simulator:
         self._driver: asyncio.Task[None] | None = None
         self.port = config.port
         self.events_published = 0
+        self.closes: dict[int, int] = {}  # close codes the server initiated, counted
 
     # --- lifecycle --------------------------------------------------------------------
 

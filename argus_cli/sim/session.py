@@ -34,6 +34,7 @@ log = logging.getLogger("argus_cli.sim")
 __all__ = ["Route", "Session"]
 
 MAX_FRAME_BYTES = 256 * 1024  # a batch frame stops growing past this
+CLOSE_TIMEOUT = 2.0  # seconds for a closing handshake we started
 
 
 @dataclass(eq=False, slots=True)
@@ -96,7 +97,7 @@ class Session:
     async def sender(self) -> None:
         queue, ws, wake = self.queue, self.ws, self.wake
         chaos = self.sim.chaos
-        while not self.closed:
+        while not (self.closed and not queue):
             if self.paused or (chaos is not None and chaos.is_quiet()):
                 await asyncio.sleep(0.02)
                 continue
@@ -128,16 +129,36 @@ class Session:
             if not self.queue and time.monotonic() - self.last_send >= interval:
                 self.send_message({"type": "heartbeat", "server_time": round(time.time(), 6)})
 
-    def close(self, code: int, reason: str) -> None:
-        """Stop delivering and close the connection (in the background)."""
+    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Stop delivering and close the connection (in the background).
+
+        ``flush`` first sends what is queued (the errors that explain a policy
+        close); a slow consumer's queue is dropped instead.
+        """
         if self.closed:
             return
         self.closed = True
-        self.queue.clear()
+        if not flush:
+            self.queue.clear()
         self.wake.set()
         self.sim.detach(self)
+        self.sim.closes[code] = self.sim.closes.get(code, 0) + 1
         log.info("closing %s: %d %s", self.connection_id, code, reason)
-        self.sim.spawn(self.ws.close(code, reason))
+        self.sim.spawn(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        # A peer that does not read never completes the closing handshake, and
+        # websockets then waits on the full write buffer: bound it, then abort.
+        try:
+            deadline = time.monotonic() + CLOSE_TIMEOUT
+            while self.queue and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(self.ws.close(code, reason), CLOSE_TIMEOUT)
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass
+        finally:
+            if self.ws.transport is not None and not self.ws.transport.is_closing():
+                self.ws.transport.abort()
 
     # --- incoming ---------------------------------------------------------------------
 
@@ -155,7 +176,7 @@ class Session:
         if not self._allow():
             self.violations += 1
             if self.violations > self.config.max_violations:
-                self.close(rules.CLOSE_POLICY, "control message rate limit exceeded")
+                self.close(rules.CLOSE_POLICY, "control message rate limit exceeded", flush=True)
                 return
             self.enqueue(encode_error(OpError("rate_limited", "too many messages; slow down")))
             return
@@ -177,7 +198,7 @@ class Session:
         if error.code in ("bad_request", "unknown_op"):
             self.bad_messages += 1
             if self.bad_messages > self.config.max_bad_messages:
-                self.close(rules.CLOSE_POLICY, "too many bad messages")
+                self.close(rules.CLOSE_POLICY, "too many bad messages", flush=True)
                 return
         self.enqueue(encode_error(error))
 
@@ -262,9 +283,8 @@ class Session:
         beats = asyncio.create_task(self.heartbeats())
         try:
             async for data in self.ws:
-                if self.closed:
-                    break
-                self.handle(data)
+                if not self.closed:  # closing: ignore the rest, let the close finish
+                    self.handle(data)
         except ConnectionClosed:
             pass
         finally:

@@ -1,0 +1,66 @@
+"""Shared fixtures: a clean environment, and simulators on 127.0.0.1 ephemeral ports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from argus_cli.sim import Simulator, SimulatorConfig
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci")
+
+_CLEARED_PREFIXES = ("ARGUS_",)
+_CLEARED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LINES")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for name in list(os.environ):
+        if name.startswith(_CLEARED_PREFIXES) or name in _CLEARED:
+            monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    # user config and runtime state go to the test's own directories
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+SimFactory = Callable[..., Awaitable[Simulator]]
+
+
+@pytest.fixture
+async def make_sim() -> AsyncIterator[SimFactory]:
+    """Start simulators with test-friendly defaults; all are stopped afterwards."""
+    started: list[Simulator] = []
+
+    async def factory(**overrides: Any) -> Simulator:
+        options: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "symbols": ["AAPL", "GOOGL", "MSFT", "TSLA"],
+            "rate": 50.0,
+            "seed": 7,
+            "api_key": "",
+        }
+        options.update(overrides)
+        sim = Simulator(SimulatorConfig(**options))
+        await sim.start()
+        started.append(sim)
+        return sim
+
+    yield factory
+    for sim in started:
+        await sim.stop()
+
+
+@pytest.fixture
+async def sim(make_sim: SimFactory) -> Simulator:
+    return await make_sim()
