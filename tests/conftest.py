@@ -64,3 +64,14 @@ async def make_sim() -> AsyncIterator[SimFactory]:
 @pytest.fixture
 async def sim(make_sim: SimFactory) -> Simulator:
     return await make_sim()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

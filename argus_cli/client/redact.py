@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["RedactingFilter", "install_log_redaction", "redact_text", "redact_url"]
 
-_AUTH_RE = re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer\s+)?[^\s'\",]+")
-_BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
+_AUTH_RE = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*)[^\r\n]*")
+_BEARER_RE = re.compile(r"(?i)(bearer\s+)(?!\*\*\*)\S+")
 
 
 def redact_url(url: str) -> str:
@@ -34,7 +34,7 @@ def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    text = _AUTH_RE.sub(lambda m: m.group(1) + (m.group(2) or "") + "***", text)
+    text = _AUTH_RE.sub(lambda m: m.group(1) + "***", text)
     return _BEARER_RE.sub(lambda m: m.group(1) + "***", text)
 
 
