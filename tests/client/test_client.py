@@ -208,7 +208,7 @@ async def test_reconnect_resumes_without_loss_or_duplicates(sim: Simulator) -> N
         await wait_until(lambda: len(seen) >= 10)
         first_id = client.connection_id
         reset_all(sim)
-        await wait_until(lambda: client.connection_id != first_id)
+        await wait_until(lambda first_id=first_id: client.connection_id != first_id)
         await wait_until(lambda: client.state is ConnectionState.CONNECTED)
     await wait_until(lambda: len(seen) >= 200)
     await client.disconnect()

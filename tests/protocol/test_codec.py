@@ -93,7 +93,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 message_like = st.fixed_dictionaries(
-    {"type": st.sampled_from(sorted(codec.VALIDATORS) + ["other"])},
+    {"type": st.sampled_from([*sorted(codec.VALIDATORS), "other"])},
     optional={
         k: json_values
         for k in ("sub", "symbol", "price", "bid", "ask", "timestamp", "seq", "bids", "asks")
