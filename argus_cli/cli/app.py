@@ -1,7 +1,47 @@
-"""Entry point placeholder (filled in by the CLI)."""
+"""The ``argus`` command: one module per command, wired here."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from . import profiles, serve, stats, stream, symbols
+from .exit_codes import EXIT_CODES_HELP
+
+app = typer.Typer(
+    name="argus",
+    help=f"Real-time market data in the terminal and in pipelines.\n\n{EXIT_CODES_HELP}",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"argus {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Real-time market data in the terminal and in pipelines."""
+
+
+app.command(help=stream.STREAM_HELP)(stream.stream)
+app.command()(stats.stats)
+app.command()(serve.serve)
+app.command()(symbols.symbols)
+app.add_typer(profiles.app, name="profiles")
+
 
 def main() -> None:
-    raise SystemExit("argus CLI not built yet")
+    app()

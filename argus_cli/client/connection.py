@@ -169,6 +169,12 @@ class WebSocketClient:
             raise ReplyTimeout(f"not connected within {timeout}s")
         raise self.failure or NotConnectedError("the client stopped")
 
+    async def wait_stopped(self) -> None:
+        """Return once the connection loop has ended: disconnected, or given up (``failure``)."""
+        runner = self._runner
+        if runner is not None and not runner.done():
+            await asyncio.shield(runner)
+
     async def subscribe(self, subscription_id: str, config: SubscriptionConfig) -> None:
         """Subscribe; remembered and restored (with resume) after every reconnect.
 
@@ -299,7 +305,7 @@ class WebSocketClient:
         self.failure = error
         self.last_error = str(error)
         self._state = ConnectionState.ERROR
-        log.error("%s", error)
+        log.error("%s", error, extra={"argus_final": True})
 
     async def _run(self) -> None:
         config = self.config
@@ -324,7 +330,6 @@ class WebSocketClient:
                     return
                 retry_after = failure.retry_after
                 failures += 1
-                log.warning("connect failed: %s", failure.error)
             else:
                 ever_connected = True
                 healthy = await self._session(ws)
@@ -346,7 +351,16 @@ class WebSocketClient:
             delay = backoff.next_delay()
             if retry_after is not None:
                 delay = max(delay, retry_after)
-            log.info("reconnecting to %s in %.2fs", config.safe_url, delay)
+            if failures:
+                log.warning(
+                    "%s; retrying in %.1fs (failure %d of %d)",
+                    self.last_error,
+                    delay,
+                    failures,
+                    limit,
+                )
+            else:
+                log.warning("%s; reconnecting in %.1fs", self.last_error, delay)
             self._state = ConnectionState.RECONNECTING
             await asyncio.sleep(delay)
 
@@ -379,8 +393,6 @@ class WebSocketClient:
             self._connected_at = None
             if not self._healthy and time.monotonic() - opened >= HEALTHY_AFTER:
                 self._healthy = True
-        if not self._closing:
-            log.warning("%s; reconnecting", self.last_error)
         return self._healthy
 
     # --- receiving --------------------------------------------------------------------
@@ -480,11 +492,17 @@ class WebSocketClient:
         sub_id = msg.get("id")
         text = f"server error {msg['code']}: {msg['message']}"
         self.last_error = text
-        log.warning("%s%s", text, f" (subscription {sub_id})" if sub_id else "")
+        future = self._pending.pop(("subscribed", sub_id), None) if sub_id else None
+        where = ""
+        if sub_id:
+            sub = self._subs.get(sub_id)
+            symbols = f" {','.join(sub.symbols)}" if sub else ""
+            where = f" (subscription {sub_id}{symbols})"
+        # the caller of subscribe() gets the exception; anything else is said here
+        log.log(logging.INFO if future else logging.WARNING, "%s%s", text, where)
         if sub_id is None:
             return
         error = SubscriptionError(msg["message"], code=msg["code"], subscription_id=sub_id)
-        future = self._pending.pop(("subscribed", sub_id), None)
         if future is not None and not future.done():
             future.set_exception(error)
         elif (

@@ -1,0 +1,111 @@
+"""The market board: the latest state of every streamed symbol. Pure, no rendering.
+
+Handlers update it at any rate; the renderer reads it at the repaint rate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Board", "Row"]
+
+TREND_POINTS = 24
+TREND_STEP = 0.5  # seconds between trend samples
+RATE_WINDOW = 5.0  # seconds of updates behind the updates/s column
+
+
+@dataclass(slots=True)
+class Row:
+    symbol: str
+    first: float | None = None
+    last: float | None = None
+    bid: float | None = None
+    ask: float | None = None
+    size: float | None = None
+    total_volume: float | None = None
+    bid_size: float | None = None
+    ask_size: float | None = None
+    bids: list[list[float]] = field(default_factory=list)
+    asks: list[list[float]] = field(default_factory=list)
+    updated: float | None = None  # receive time of the last update
+    updates: deque[float] = field(default_factory=deque)
+    trend: deque[float] = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    trend_at: float = 0.0
+
+    @property
+    def change(self) -> float | None:
+        if self.first is None or self.last is None:
+            return None
+        return self.last - self.first
+
+    @property
+    def change_pct(self) -> float | None:
+        if self.first in (None, 0) or self.last is None:
+            return None
+        assert self.first is not None
+        return (self.last - self.first) / self.first * 100
+
+    @property
+    def spread(self) -> float | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return self.ask - self.bid
+
+    def rate(self, now: float) -> float:
+        updates = self.updates
+        while updates and updates[0] < now - RATE_WINDOW:
+            updates.popleft()
+        return len(updates) / RATE_WINDOW
+
+    def age(self, now: float) -> float | None:
+        return None if self.updated is None else max(0.0, now - self.updated)
+
+
+class Board:
+    def __init__(self, symbols: list[str]) -> None:
+        self.rows: dict[str, Row] = {s: Row(s) for s in symbols}
+        self.gaps: list[dict[str, Any]] = []
+        self.book_symbol = symbols[0] if len(symbols) == 1 else None
+
+    def update(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        row = self.rows.get(msg.get("symbol", ""))
+        if row is None:
+            return
+        now = msg.get("received") or 0.0
+        if kind == "price":
+            price = msg["price"]
+            if row.first is None:
+                row.first = price
+            row.last = price
+            row.bid = msg["bid"]
+            row.ask = msg["ask"]
+            if now - row.trend_at >= TREND_STEP or not row.trend:
+                row.trend.append(price)
+                row.trend_at = now
+            else:
+                row.trend[-1] = price
+            row.updates.append(now)
+            row.updated = now
+        elif kind == "volume":
+            row.size = msg["volume"]
+            row.total_volume = msg["total_volume"]
+            row.updated = now
+        elif kind == "orderbook":
+            row.bids, row.asks = msg["bids"], msg["asks"]
+            row.bid_size = row.bids[0][1] if row.bids else None
+            row.ask_size = row.asks[0][1] if row.asks else None
+            if row.bids:
+                row.bid = row.bids[0][0]
+            if row.asks:
+                row.ask = row.asks[0][0]
+            row.updated = now
+        elif kind == "gap":
+            self.gaps.append(msg)
+            del self.gaps[:-20]
+
+    def update_frame(self, messages: list[dict[str, Any]]) -> None:
+        for msg in messages:
+            self.update(msg)

@@ -1,0 +1,104 @@
+"""Standard output for data, one JSON object per line, without ever blocking the event loop.
+
+When stdout is a pipe or a socket, writes go through an asyncio pipe
+transport: a reader that stops reading makes ``write_frame`` wait (the client's
+bounded buffer fills, reading pauses, TCP pushes back on the server) instead
+of freezing the loop and its keepalive pings. Files, terminals and
+``/dev/null`` never block for long and are written directly. One write per
+frame, flushed at once; a partial line is never written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import sys
+from typing import Any, BinaryIO
+
+import orjson
+
+__all__ = ["JsonLinesSink", "StdoutClosed"]
+
+_DUMP = orjson.dumps
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+HIGH_WATER = 256 * 1024
+
+
+class StdoutClosed(Exception):
+    """The reader of standard output went away (for instance ``| head``)."""
+
+
+class _PipeProtocol(asyncio.BaseProtocol):
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.lost = False
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.writable.set()
+
+
+class JsonLinesSink:
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout.buffer
+        self.lines = 0
+        self._transport: asyncio.WriteTransport | None = None
+        self._protocol: _PipeProtocol | None = None
+
+    async def open(self) -> None:
+        """Use a non-blocking pipe transport when stdout is a pipe or socket."""
+        try:
+            mode = os.fstat(self.stream.fileno()).st_mode
+        except (OSError, ValueError, AttributeError):
+            return
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            return
+        loop = asyncio.get_running_loop()
+        # a duplicate descriptor, so closing the transport leaves fd 1 alone
+        pipe = os.fdopen(os.dup(self.stream.fileno()), "wb", buffering=0)
+        transport, protocol = await loop.connect_write_pipe(_PipeProtocol, pipe)
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        self._transport, self._protocol = transport, protocol
+
+    def encode(self, messages: list[dict[str, Any]]) -> bytes:
+        if len(messages) == 1:
+            return _DUMP(messages[0], option=_NEWLINE)
+        return b"".join([_DUMP(m, option=_NEWLINE) for m in messages])
+
+    async def write_frame(self, messages: list[dict[str, Any]]) -> None:
+        data = self.encode(messages)
+        self.lines += len(messages)
+        transport, protocol = self._transport, self._protocol
+        if transport is None or protocol is None:
+            try:
+                self.stream.write(data)
+                self.stream.flush()
+            except BrokenPipeError:
+                raise StdoutClosed from None
+            return
+        if protocol.lost or transport.is_closing():
+            raise StdoutClosed
+        transport.write(data)
+        if not protocol.writable.is_set():
+            await protocol.writable.wait()
+            if protocol.lost:
+                raise StdoutClosed
+
+    async def close(self) -> None:
+        transport, protocol = self._transport, self._protocol
+        if transport is None or protocol is None:
+            return
+        if not protocol.lost and transport.get_write_buffer_size():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(protocol.writable.wait(), 1.0)
+        transport.close()
+        self._transport = None

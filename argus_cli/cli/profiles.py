@@ -1,0 +1,54 @@
+"""``argus profiles``: list profiles; ``argus profiles show NAME``: resolved settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..config import list_profiles, load_file, resolve, user_profiles_dir
+from . import exit_codes
+
+app = typer.Typer(help="List and inspect connection profiles.", no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def profiles(ctx: typer.Context) -> None:
+    """List profiles: shipped ones, and yours (which win over shipped ones of the same name)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header in ("Profile", "Kind", "URL", "File"):
+        table.add_column(header)
+    for name, path, kind in list_profiles():
+        try:
+            url = str(load_file(path, {}).get("connection.url", "—"))
+        except Exception:
+            url = "(invalid file)"
+        table.add_row(name, kind, url, str(path))
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"Your profiles go in {user_profiles_dir()}/NAME.yaml", style="dim")
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Profile name, e.g. dev.")],
+    config: Annotated[
+        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+) -> None:
+    """Show the resolved settings of a profile and where each value came from (key redacted)."""
+    try:
+        settings = resolve(name, config, {"connection.url": url})
+    except Exception as exc:
+        exit_codes.fail(exc)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header in ("Setting", "Value", "From"):
+        table.add_column(header)
+    for key, value, origin in settings.redacted():
+        table.add_row(key, value, origin)
+    Console(highlight=False).print(table)

@@ -1,0 +1,189 @@
+"""Rendering: board and stats in, rich renderables out. Pure; called at the repaint rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .board import Board, Row
+
+__all__ = ["render_board", "render_stats_table", "render_status", "sparkline"]
+
+SPARKS = "▁▂▃▄▅▆▇█"
+STALE_AFTER = 5.0  # seconds without an update before a row is dimmed
+STATE_STYLES = {
+    "connected": "bold green",
+    "connecting": "yellow",
+    "reconnecting": "bold yellow",
+    "disconnected": "dim",
+    "error": "bold red",
+}
+
+
+def sparkline(values: list[float]) -> str:
+    if len(values) < 2:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[3] * len(values)
+    scale = (len(SPARKS) - 1) / (high - low)
+    return "".join(SPARKS[round((v - low) * scale)] for v in values)
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _int(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _age(age: float | None) -> str:
+    if age is None:
+        return "—"
+    if age < 1:
+        return f"{age * 1000:.0f}ms"
+    if age < 120:
+        return f"{age:.1f}s"
+    return f"{age / 60:.0f}m"
+
+
+def _row_cells(row: Row, now: float, depth: bool) -> tuple[list[RenderableType], str]:
+    change, pct = row.change, row.change_pct
+    colour = "" if change is None or change == 0 else ("green" if change > 0 else "red")
+    sign = "+" if change and change > 0 else ""
+    age = row.age(now)
+    cells: list[RenderableType] = [
+        Text(row.symbol, style="bold"),
+        Text(_num(row.last), style=colour),
+        Text("—" if change is None else f"{sign}{change:,.2f}", style=colour),
+        Text("—" if pct is None else f"{sign}{pct:.2f}%", style=colour),
+        _num(row.bid),
+        _num(row.ask),
+        _num(row.spread),
+    ]
+    if depth:
+        cells += [_int(row.bid_size), _int(row.ask_size)]
+    cells += [
+        _int(row.size),
+        _int(row.total_volume),
+        f"{row.rate(now):.1f}",
+        _age(age),
+        Text(sparkline(list(row.trend)), style=colour or "cyan"),
+    ]
+    stale = age is None or age > STALE_AFTER
+    return cells, "dim" if stale else ""
+
+
+def _table(board: Board, now: float) -> Table:
+    depth = any(r.bids or r.asks for r in board.rows.values())
+    table = Table(expand=False, header_style="bold", pad_edge=False, box=None)
+    headers = ["Symbol", "Last", "Chg", "Chg%", "Bid", "Ask", "Spread"]
+    if depth:
+        headers += ["Bid Sz", "Ask Sz"]
+    headers += ["Size", "Volume", "Upd/s", "Age", "Trend"]
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("Symbol", "Trend") else "right")
+    for row in board.rows.values():
+        cells, style = _row_cells(row, now, depth)
+        table.add_row(*cells, style=style)
+    return table
+
+
+def render_status(stats: dict[str, Any]) -> Panel:
+    state = str(stats.get("state", "?"))
+    p50, p99 = stats.get("latency_p50_ms"), stats.get("latency_p99_ms")
+    latency = "—" if p50 is None else f"p50 {p50:.1f} ms  p99 {p99:.1f} ms"
+    conn = str(stats.get("connection_id") or "—")[:8]
+    line = Text.assemble(
+        ("● ", STATE_STYLES.get(state, "")),
+        (state, STATE_STYLES.get(state, "")),
+        "   server ",
+        (str(stats.get("url", "")), "cyan"),
+        f"   conn {conn}",
+        f"   uptime {str(stats.get('uptime', '0:00:00')).split('.')[0]}",
+    )
+    gaps, errors = stats.get("gaps", 0), stats.get("errors", 0)
+    second = Text.assemble(
+        f"msgs {stats.get('messages_received', 0):,}",
+        f"   rate {stats.get('messages_per_second', 0):,.1f}/s",
+        f"   latency {latency}",
+        f"   reconnects {stats.get('reconnect_count', 0)}",
+        ("   gaps ", ""),
+        (str(gaps), "bold yellow" if gaps else ""),
+        ("   errors ", ""),
+        (str(errors), "bold red" if errors else ""),
+    )
+    lines = [line, second]
+    if stats.get("last_error") and state != "connected":
+        lines.append(Text(f"last error: {stats['last_error']}", style="red"))
+    return Panel(Group(*lines), title="argus", title_align="left", border_style="blue")
+
+
+def _book(board: Board) -> Panel | None:
+    symbol = board.book_symbol
+    if symbol is None:
+        return None
+    row = board.rows[symbol]
+    if not row.bids and not row.asks:
+        return None
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header in ("Bid Sz", "Bid", "Ask", "Ask Sz"):
+        table.add_column(header, justify="right")
+    for i in range(max(len(row.bids), len(row.asks))):
+        bid = row.bids[i] if i < len(row.bids) else None
+        ask = row.asks[i] if i < len(row.asks) else None
+        table.add_row(
+            _int(bid[1]) if bid else "",
+            Text(_num(bid[0]), style="green") if bid else "",
+            Text(_num(ask[0]), style="red") if ask else "",
+            _int(ask[1]) if ask else "",
+        )
+    return Panel(table, title=f"{symbol} book", title_align="left", border_style="dim")
+
+
+def render_board(board: Board, stats: dict[str, Any], now: float) -> RenderableType:
+    parts: list[RenderableType] = [_table(board, now)]
+    book = _book(board)
+    if book is not None:
+        parts.append(book)
+    parts.append(render_status(stats))
+    return Group(*parts)
+
+
+STATS_COLUMNS = (
+    ("pid", "PID"),
+    ("profile", "Profile"),
+    ("symbols", "Symbols"),
+    ("state", "State"),
+    ("uptime", "Uptime"),
+    ("messages_received", "Msgs"),
+    ("messages_per_second", "Msg/s"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p99_ms", "p99 ms"),
+    ("reconnect_count", "Reconn"),
+    ("gaps", "Gaps"),
+    ("errors", "Errors"),
+    ("url", "Server"),
+)
+
+
+def render_stats_table(streams: list[dict[str, Any]]) -> Table:
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for _, header in STATS_COLUMNS:
+        table.add_column(header, justify="left" if header in ("Symbols", "Server") else "right")
+    for stream in streams:
+        cells = []
+        for key, _ in STATS_COLUMNS:
+            value = stream.get(key)
+            if key == "symbols" and isinstance(value, list):
+                value = ",".join(value[:6]) + ("…" if len(value) > 6 else "")
+            elif key == "uptime" and isinstance(value, str):
+                value = value.split(".")[0]
+            cells.append("—" if value is None else str(value))
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,80 @@
+"""``argus serve``: run the market simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from ..sim import ChaosSpecError, Simulator, SimulatorConfig
+from . import exit_codes
+from .session import Outcome, setup_logging
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")
+    ] = 8000,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma list of symbols (default: 55 US stocks).")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0.001, help="Events per second per symbol.")
+    ] = 5.0,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for a reproducible market.")
+    ] = None,
+    chaos: Annotated[
+        str | None,
+        typer.Option("--chaos", help="Fault injection, e.g. reset=5s,garbage=1% (see README)."),
+    ] = None,
+) -> None:
+    """Run the built-in market simulator (key from ARGUS_SERVER_API_KEY, if set)."""
+    symbol_list = None
+    if symbols:
+        from .stream import parse_symbols
+
+        symbol_list = parse_symbols([symbols])
+    try:
+        config = SimulatorConfig(
+            host=host, port=port, symbols=symbol_list, rate=rate, seed=seed, chaos=chaos
+        )
+        simulator = Simulator(config)
+    except ChaosSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--chaos") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
+    try:
+        asyncio.run(_serve(simulator))
+    except OSError as exc:
+        exit_codes.fail(
+            exit_codes.CommandExit(
+                exit_codes.RUNTIME_FAILURE, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            )
+        )
+    raise typer.Exit(exit_codes.OK)
+
+
+async def _serve(simulator: Simulator) -> None:
+    outcome = Outcome()
+    outcome.install_signals()
+    await simulator.start()
+    sys.stdout.write(simulator.url + "\n")
+    sys.stdout.flush()
+    auth = "API key required" if simulator._expected_auth else "no API key required"
+    print(
+        f"argus: simulating {len(simulator.market.symbols)} symbols at "
+        f"{simulator.config.rate:g} events/s each ({auth}); Ctrl-C to stop",
+        file=sys.stderr,
+    )
+    try:
+        await outcome.done.wait()
+    finally:
+        outcome.remove_signals()
+        await simulator.stop()
+        print("argus: simulator stopped", file=sys.stderr)

@@ -1,0 +1,131 @@
+"""What stream, probe and symbols share: logging, signals, the demo server, connecting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import suppress
+
+from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
+from ..exceptions import SubscriptionError
+from ..sim import Simulator, SimulatorConfig
+from . import exit_codes
+
+__all__ = ["Outcome", "connect_or_raise", "setup_logging", "start_demo", "subscribe_all"]
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is now (rich Live swaps it while it runs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "argus_final", False):
+            return  # the error boundary prints the final error once
+        try:
+            sys.stderr.write(f"argus: {self.format(record)}\n")
+            sys.stderr.flush()
+        except Exception:  # stderr gone: nothing sensible left to do
+            self.handleError(record)
+
+
+def setup_logging(level: str = "WARNING") -> None:
+    root = logging.getLogger("argus_cli")
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        root.addHandler(_StderrHandler())
+    root.setLevel(getattr(logging, level.upper(), logging.WARNING))
+    root.propagate = False
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)
+
+
+class Outcome:
+    """The first reason to stop wins: an exit code and an optional message."""
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+        self.code = exit_codes.OK
+        self.message = ""
+
+    def finish(self, code: int, message: str = "") -> None:
+        if not self.done.is_set():
+            self.code, self.message = code, message
+            self.done.set()
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum, code in (
+            (signal.SIGINT, exit_codes.INTERRUPTED),
+            (signal.SIGTERM, exit_codes.TERMINATED),
+        ):
+            with suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.finish, code)
+
+    def remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.done.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+async def start_demo() -> Simulator:
+    sim = Simulator(SimulatorConfig(host="127.0.0.1", port=0, api_key=""))
+    await sim.start()
+    return sim
+
+
+async def connect_or_raise(client: WebSocketClient, outcome: Outcome) -> bool:
+    """Connect unless a signal comes first; raise the client's failure. False if interrupted."""
+    connecting = asyncio.ensure_future(client.connect())
+    stopping = asyncio.ensure_future(outcome.done.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        with suppress(asyncio.CancelledError):
+            await connecting
+        return False
+    if not connecting.result():
+        assert client.failure is not None
+        raise client.failure
+    return True
+
+
+def group_symbols(symbols: list[str], max_subscriptions: int) -> list[list[str]]:
+    """One subscription per symbol (so one unknown symbol fails alone) while the limit allows."""
+    slots = max(1, min(max_subscriptions, 100))
+    if len(symbols) <= slots:
+        return [[s] for s in symbols]
+    size = -(-len(symbols) // slots)
+    return [symbols[i : i + size] for i in range(0, len(symbols), size)]
+
+
+async def subscribe_all(
+    client: WebSocketClient, config: ConnectionConfig, template: SubscriptionConfig
+) -> list[str]:
+    """Subscribe the symbols; print each refusal on stderr. Returns the live subscription ids."""
+    live = []
+    for index, group in enumerate(group_symbols(template.symbols, config.max_subscriptions)):
+        sub = SubscriptionConfig(
+            symbols=group,
+            data_types=template.data_types,
+            update_frequency=template.update_frequency,
+            filters=template.filters,
+        )
+        sub_id = f"cli-{index + 1}"
+        try:
+            await client.subscribe(sub_id, sub)
+        except SubscriptionError as exc:
+            print(
+                f"argus: {','.join(group)}: refused by the server ({exc.code}): {exc}",
+                file=sys.stderr,
+            )
+        else:
+            live.append(sub_id)
+    return live

@@ -1,0 +1,141 @@
+"""``argus stats``: how the running streams are doing, or a live probe of a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ..client import WebSocketClient
+from ..config import resolve
+from . import exit_codes, statefile
+from .render import render_stats_table
+from .session import Outcome, connect_or_raise, setup_logging, subscribe_all
+from .stream import parse_symbols
+
+
+def stats(
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="With --probe: symbols to subscribe to.")
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep the table live.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    probe: Annotated[
+        bool, typer.Option("--probe", help="Connect and measure instead of reading streams.")
+    ] = False,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0.1, help="With --probe: seconds to measure.")
+    ] = 5.0,
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
+    ] = "dev",
+    config: Annotated[
+        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
+) -> None:
+    """Show the statistics of every running `argus stream`, or probe a server with --probe."""
+    no_color = no_color or bool(os.environ.get("NO_COLOR"))
+    if probe:
+        _probe(symbols or [], duration, profile, config, url, json_, no_color)
+        return
+    if symbols:
+        raise typer.BadParameter("symbols are only used with --probe", param_hint="SYMBOL")
+    console = Console(no_color=no_color, highlight=False)
+    if json_:
+        print(json.dumps(statefile.read_all(), default=str), flush=True)
+        return
+    if not watch:
+        streams = statefile.read_all()
+        if not streams:
+            print("argus: no running streams", file=sys.stderr)
+            return
+        console.print(render_stats_table(streams))
+        return
+    try:
+        with Live(console=console, auto_refresh=False) as live:
+            while True:
+                live.update(render_stats_table(statefile.read_all()), refresh=True)
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        raise typer.Exit(exit_codes.OK) from None
+
+
+def _probe(
+    raw_symbols: list[str],
+    duration: float,
+    profile: str,
+    config: str | None,
+    url: str | None,
+    json_: bool,
+    no_color: bool,
+) -> None:
+    setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
+    symbols = parse_symbols(raw_symbols) if raw_symbols else []
+    try:
+        settings = resolve(profile, config, {"connection.url": url})
+        result = asyncio.run(_run_probe(settings.connection_config(), settings, symbols, duration))
+    except Exception as exc:
+        exit_codes.fail(exc)
+    if result is None:
+        raise typer.Exit(exit_codes.INTERRUPTED)
+    if json_:
+        print(json.dumps(result, default=str), flush=True)
+        return
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in result.items():
+        table.add_row(key, "—" if value is None else str(value))
+    Console(no_color=no_color, highlight=False).print(table)
+
+
+async def _run_probe(
+    connection: Any, settings: Any, symbols: list[str], duration: float
+) -> dict[str, Any] | None:
+    outcome = Outcome()
+    outcome.install_signals()
+    client = WebSocketClient(connection)
+    try:
+        started = time.perf_counter()
+        if not await connect_or_raise(client, outcome):
+            return None
+        connect_ms = (time.perf_counter() - started) * 1000
+        rtts = [await client.ping() for _ in range(3)]
+        if not symbols:
+            symbols = (await client.list_symbols())[:3]
+        live = await subscribe_all(client, connection, settings.subscription_config(symbols))
+        if not live:
+            raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
+        stopped = asyncio.ensure_future(client.wait_stopped())
+        finished = asyncio.ensure_future(outcome.done.wait())
+        await asyncio.wait(
+            {stopped, finished}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+        )
+        stopped.cancel()
+        finished.cancel()
+        if outcome.done.is_set():
+            return None
+        if client.failure is not None:
+            raise client.failure
+        result = client.stats_snapshot()
+        result.update(
+            symbols=symbols,
+            duration_s=duration,
+            connect_ms=round(connect_ms, 3),
+            ping_ms=round(statistics.median(rtts) * 1000, 3),
+        )
+        return result
+    finally:
+        outcome.remove_signals()
+        await client.disconnect()

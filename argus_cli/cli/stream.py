@@ -1,0 +1,285 @@
+"""``argus stream SYMBOL...``: a live table in a terminal, JSON lines anywhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import sys
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from ..client import WebSocketClient
+from ..config import Resolved, resolve
+from ..protocol import rules
+from . import exit_codes, statefile
+from .board import Board
+from .output import JsonLinesSink, StdoutClosed
+from .render import render_board
+from .session import Outcome, connect_or_raise, setup_logging, start_demo, subscribe_all
+
+__all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "stream"]
+
+DATA_TYPES = frozenset(rules.DATA_TYPES)
+STREAM_HELP = (
+    "Stream live market data: a table in a terminal, JSON lines when piped or with --json.\n\n"
+    + exit_codes.EXIT_CODES_HELP
+)
+
+
+@dataclass
+class StreamOptions:
+    symbols: list[str]
+    settings: Resolved
+    table: bool
+    count: int | None = None
+    duration: float | None = None
+    demo: bool = False
+    no_color: bool = False
+
+
+def parse_symbols(raw: list[str]) -> list[str]:
+    symbols: list[str] = []
+    for item in raw:
+        for part in item.split(","):
+            symbol = part.strip().upper()
+            if not symbol:
+                continue
+            reason = rules.check_symbol(symbol)
+            if reason:
+                raise typer.BadParameter(reason, param_hint="SYMBOL")
+            if symbol not in symbols:
+                symbols.append(symbol)
+    if not symbols:
+        raise typer.BadParameter("give at least one symbol", param_hint="SYMBOL")
+    return symbols
+
+
+def parse_types(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    types = [t.strip().lower() for t in raw.split(",") if t.strip()]
+    reason = rules.check_data_types(types)
+    if reason:
+        raise typer.BadParameter(reason, param_hint="--types")
+    return list(dict.fromkeys(types))
+
+
+def stream(
+    symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL).")],
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
+    ] = "dev",
+    config: Annotated[
+        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+    types: Annotated[
+        str | None, typer.Option("--types", help="Comma list of price,volume,orderbook.")
+    ] = None,
+    frequency: Annotated[
+        str | None, typer.Option("--frequency", help="realtime, 1s, 5s or 1m.")
+    ] = None,
+    min_price: Annotated[float | None, typer.Option("--min-price", help="Price filter.")] = None,
+    max_price: Annotated[float | None, typer.Option("--max-price", help="Price filter.")] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="JSON lines (same as --format jsonl).")
+    ] = False,
+    format_: Annotated[
+        str, typer.Option("--format", help="auto (table on a terminal), table or jsonl.")
+    ] = "auto",
+    count: Annotated[
+        int | None, typer.Option("--count", min=1, help="Stop after N data messages.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.001, help="Stop after SECONDS.")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Start the simulator in-process and stream from it.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
+    allow_insecure_key: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-key", help="Allow sending the key over ws:// to a remote host."
+        ),
+    ] = False,
+) -> None:
+    """Stream live market data: a table in a terminal, JSON lines when piped."""
+    symbol_list = parse_symbols(symbols)
+    if format_ not in ("auto", "table", "jsonl"):
+        raise typer.BadParameter("expected auto, table or jsonl", param_hint="--format")
+    if frequency is not None and rules.check_frequency(frequency):
+        raise typer.BadParameter("expected realtime, 1s, 5s or 1m", param_hint="--frequency")
+    data_types = parse_types(types)
+    filters: dict[str, float] | None = None
+    if min_price is not None or max_price is not None:
+        filters = {}
+        if min_price is not None:
+            filters["min_price"] = min_price
+        if max_price is not None:
+            filters["max_price"] = max_price
+        reason = rules.check_filters(filters)
+        if reason:
+            raise typer.BadParameter(reason, param_hint="--min-price/--max-price")
+    flags: dict[str, Any] = {
+        "connection.url": url,
+        "subscription.data_types": data_types,
+        "subscription.update_frequency": frequency,
+        "subscription.filters": filters,
+    }
+    if allow_insecure_key:
+        flags["connection.allow_insecure_key"] = True
+    try:
+        settings = resolve(profile, config, flags)
+    except Exception as exc:
+        exit_codes.fail(exc)
+    table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
+    if json_:
+        table = False
+    options = StreamOptions(
+        symbols=symbol_list,
+        settings=settings,
+        table=table,
+        count=count,
+        duration=duration,
+        demo=demo,
+        no_color=no_color or bool(os.environ.get("NO_COLOR")),
+    )
+    code = run(options)
+    raise typer.Exit(code)
+
+
+def run(options: StreamOptions) -> int:
+    setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
+    try:
+        return asyncio.run(run_stream(options))
+    except Exception as exc:
+        exit_codes.fail(exc)
+
+
+async def run_stream(options: StreamOptions) -> int:
+    outcome = Outcome()
+    outcome.install_signals()
+    sim = None
+    settings = options.settings
+    if options.demo:
+        sim = await start_demo()
+        settings.set("connection.url", sim.url, "demo")
+        settings.set("connection.api_key", None, "demo")
+    connection = settings.connection_config()
+    client = WebSocketClient(connection)
+    template = settings.subscription_config(options.symbols)
+    board = Board(options.symbols)
+    sink = JsonLinesSink()
+    seen = 0
+    limit = options.count
+
+    async def on_frame(messages: list[dict[str, Any]]) -> None:
+        nonlocal seen
+        if outcome.done.is_set():
+            return
+        if limit is not None:
+            kept = []
+            for msg in messages:
+                if seen >= limit:
+                    break
+                kept.append(msg)
+                if msg["type"] in DATA_TYPES:
+                    seen += 1
+            messages = kept
+        if options.table:
+            board.update_frame(messages)
+        elif messages:
+            try:
+                await sink.write_frame(messages)
+            except StdoutClosed:
+                outcome.finish(exit_codes.OK)
+                return
+        if limit is not None and seen >= limit:
+            outcome.finish(exit_codes.OK)
+
+    def on_error(_: dict[str, Any]) -> None:
+        if not client.subscriptions and not outcome.done.is_set():
+            outcome.finish(exit_codes.RUNTIME_FAILURE, "no subscription left")
+
+    client.add_frame_handler(on_frame)
+    client.add_message_handler("error", on_error)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    publisher: asyncio.Task[None] | None = None
+    painter: asyncio.Task[None] | None = None
+    live: Live | None = None
+    try:
+        if not options.table:
+            await sink.open()
+        if not await connect_or_raise(client, outcome):
+            return outcome.code
+        live_ids = await subscribe_all(client, connection, template)
+        if not live_ids:
+            raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
+        publisher = asyncio.create_task(_publish_stats(client, options, started, settings.profile))
+        if options.table:
+            console = Console(no_color=options.no_color, highlight=False)
+            live = Live(console=console, auto_refresh=False, transient=False)
+            live.start()
+            painter = asyncio.create_task(_paint(live, board, client, settings.refresh_per_second))
+        stopped = asyncio.ensure_future(client.wait_stopped())
+        finished = asyncio.ensure_future(outcome.done.wait())
+        await asyncio.wait(
+            {stopped, finished}, timeout=options.duration, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in (stopped, finished):
+            task.cancel()
+        if not outcome.done.is_set():
+            if client.failure is not None:
+                raise client.failure
+            outcome.finish(exit_codes.OK)  # --duration reached
+        if outcome.message:
+            raise exit_codes.CommandExit(outcome.code, outcome.message)
+        return outcome.code
+    finally:
+        outcome.remove_signals()
+        for background in (publisher, painter):
+            if background is not None:
+                background.cancel()
+                with suppress(asyncio.CancelledError):
+                    await background
+        if live is not None:
+            live.update(render_board(board, client.stats_snapshot(), time.time()), refresh=True)
+            live.stop()
+        await client.disconnect()
+        await sink.close()
+        if sim is not None:
+            await sim.stop()
+        statefile.remove()
+
+
+async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float) -> None:
+    """Repaint at a fixed rate from the latest state, never per message."""
+    interval = 1.0 / rate
+    while True:
+        live.update(render_board(board, client.stats_snapshot(), time.time()), refresh=True)
+        await asyncio.sleep(interval)
+
+
+async def _publish_stats(
+    client: WebSocketClient, options: StreamOptions, started: str, profile: str
+) -> None:
+    while True:
+        data = client.stats_snapshot()
+        data.update(
+            pid=os.getpid(),
+            symbols=options.symbols,
+            profile="demo" if options.demo else profile,
+            started=started,
+            mode="table" if options.table else "jsonl",
+        )
+        with suppress(OSError):
+            await asyncio.to_thread(statefile.write_atomic, data)
+        await asyncio.sleep(1.0)

@@ -1,0 +1,49 @@
+"""``argus symbols``: the symbols the server offers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from ..client import WebSocketClient
+from ..config import resolve
+from . import exit_codes
+from .session import Outcome, connect_or_raise, setup_logging
+
+
+def symbols(
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
+    ] = "dev",
+    config: Annotated[
+        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List the symbols the server offers, one per line."""
+    setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
+    try:
+        settings = resolve(profile, config, {"connection.url": url})
+        names = asyncio.run(_list(WebSocketClient(settings.connection_config())))
+    except Exception as exc:
+        exit_codes.fail(exc)
+    if names is None:
+        raise typer.Exit(exit_codes.INTERRUPTED)
+    print(json.dumps(names) if json_ else "\n".join(names), flush=True)
+
+
+async def _list(client: WebSocketClient) -> list[str] | None:
+    outcome = Outcome()
+    outcome.install_signals()
+    try:
+        if not await connect_or_raise(client, outcome):
+            return None
+        return await client.list_symbols()
+    finally:
+        outcome.remove_signals()
+        await client.disconnect()

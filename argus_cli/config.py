@@ -1,0 +1,335 @@
+"""Profiles: find, load (safely), validate and resolve with precedence.
+
+Precedence, highest first: command-line flags > ``ARGUS_*`` environment >
+``--config`` file > named profile > built-in defaults. Every resolved value
+remembers where it came from, for ``argus profiles show``.
+
+A file is loaded with ``yaml.safe_load`` (size-capped); unknown keys, wrong
+types and invalid values are all reported at once, each naming the file and
+the key. ``${VAR}`` in a string value is replaced from the environment; a
+value that is only an unset ``${VAR}`` counts as not set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+
+from .client.config import ConnectionConfig, SubscriptionConfig
+from .client.redact import redact_url
+from .exceptions import ConfigError, ProfileError
+from .protocol import rules
+
+__all__ = [
+    "DEFAULTS",
+    "ENV_VARS",
+    "Resolved",
+    "find_profile",
+    "list_profiles",
+    "load_file",
+    "resolve",
+    "shipped_profiles_dir",
+    "user_profiles_dir",
+]
+
+MAX_FILE_BYTES = 256 * 1024
+
+# key -> (accepted python types, description)
+SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    "connection.url": ((str,), "a ws:// or wss:// URL"),
+    "connection.api_key": ((str,), "a string"),
+    "connection.max_reconnect_attempts": ((int,), "an integer"),
+    "connection.reconnect_delay": ((int, float), "a number"),
+    "connection.heartbeat_interval": ((int, float), "a number"),
+    "connection.timeout": ((int, float), "a number"),
+    "connection.max_subscriptions": ((int,), "an integer"),
+    "connection.max_message_size": ((int,), "an integer"),
+    "connection.max_backoff": ((int, float), "a number"),
+    "connection.queue_size": ((int,), "an integer"),
+    "connection.ca_file": ((str,), "a file path"),
+    "connection.insecure_skip_verify": ((bool,), "true or false"),
+    "connection.allow_insecure_key": ((bool,), "true or false"),
+    "subscription.data_types": ((list,), f"a list of {', '.join(rules.DATA_TYPES)}"),
+    "subscription.update_frequency": ((str,), f"one of {', '.join(rules.FREQUENCIES)}"),
+    "subscription.filters": ((dict,), "a mapping of min_price / max_price"),
+    "display.refresh_per_second": ((int, float), "a number"),
+}
+
+DEFAULTS: dict[str, Any] = {
+    "connection.url": "ws://localhost:8000/ws",
+    "connection.api_key": None,
+    "connection.max_reconnect_attempts": 5,
+    "connection.reconnect_delay": 1.0,
+    "connection.heartbeat_interval": 30,
+    "connection.timeout": 10,
+    "connection.max_subscriptions": 100,
+    "connection.max_message_size": 1 << 20,
+    "connection.max_backoff": 30.0,
+    "connection.queue_size": 10_000,
+    "connection.ca_file": None,
+    "connection.insecure_skip_verify": False,
+    "connection.allow_insecure_key": False,
+    "subscription.data_types": ["price", "volume"],
+    "subscription.update_frequency": "realtime",
+    "subscription.filters": {},
+    "display.refresh_per_second": 4,
+}
+
+ENV_VARS: dict[str, str] = {
+    "ARGUS_URL": "connection.url",
+    "ARGUS_API_KEY": "connection.api_key",
+    "ARGUS_MAX_RECONNECT_ATTEMPTS": "connection.max_reconnect_attempts",
+    "ARGUS_RECONNECT_DELAY": "connection.reconnect_delay",
+    "ARGUS_HEARTBEAT_INTERVAL": "connection.heartbeat_interval",
+    "ARGUS_TIMEOUT": "connection.timeout",
+    "ARGUS_MAX_SUBSCRIPTIONS": "connection.max_subscriptions",
+    "ARGUS_CA_FILE": "connection.ca_file",
+    "ARGUS_TYPES": "subscription.data_types",
+    "ARGUS_FREQUENCY": "subscription.update_frequency",
+    "ARGUS_REFRESH_PER_SECOND": "display.refresh_per_second",
+}
+
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def shipped_profiles_dir() -> Path:
+    """``configs/`` inside the wheel, or at the top of a source checkout."""
+    packaged = Path(str(resources.files("argus_cli"))) / "configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def user_profiles_dir() -> Path:
+    return Path(platformdirs.user_config_dir("argus")) / "profiles"
+
+
+def list_profiles() -> list[tuple[str, Path, str]]:
+    """(name, path, "user" or "shipped"), user profiles shadowing shipped ones."""
+    found: dict[str, tuple[str, Path, str]] = {}
+    for kind, folder in (("shipped", shipped_profiles_dir()), ("user", user_profiles_dir())):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+                found[path.stem] = (path.stem, path, kind)
+    return sorted(found.values())
+
+
+def find_profile(name: str) -> Path:
+    for profile, path, _ in list_profiles():
+        if profile == name:
+            return path
+    names = ", ".join(p for p, _, _ in list_profiles()) or "none"
+    raise ConfigError(f"unknown profile {name!r}: available profiles are {names}")
+
+
+def _interpolate(value: Any, env: Mapping[str, str], where: str, problems: list[str]) -> Any:
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    whole = _VAR_RE.fullmatch(value)
+    if whole:
+        return env.get(whole.group(1)) or None
+    missing = [name for name in _VAR_RE.findall(value) if name not in env]
+    if missing:
+        problems.append(f"{where}: environment variable {missing[0]} is not set")
+        return value
+    return _VAR_RE.sub(lambda m: env[m.group(1)], value)
+
+
+def load_file(path: Path | str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Load one profile file into flat ``section.key`` values; ProfileError lists all problems."""
+    env = os.environ if env is None else env
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProfileError(source, [f"file is larger than {MAX_FILE_BYTES // 1024} KiB"])
+    try:
+        document = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError(source, [f"{where}not valid YAML: {problem}"]) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ProfileError(source, ["the top level must be a mapping of sections"])
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    sections = {key.split(".")[0] for key in SCHEMA}
+    for section, body in document.items():
+        if section not in sections:
+            problems.append(f"unknown section {section!r}: expected {', '.join(sorted(sections))}")
+            continue
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{section}: must be a mapping")
+            continue
+        for key, value in body.items():
+            name = f"{section}.{key}"
+            if name not in SCHEMA:
+                known = sorted(k.split(".", 1)[1] for k in SCHEMA if k.startswith(section + "."))
+                problems.append(f"{name}: unknown key (known: {', '.join(known)})")
+                continue
+            value = _interpolate(value, env, name, problems)
+            if value is None:
+                continue
+            types, description = SCHEMA[name]
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                problems.append(f"{name}: expected {description}, got {value!r}")
+            else:
+                out[name] = value
+    problems.extend(_check_values(out))
+    if problems:
+        raise ProfileError(source, problems)
+    return out
+
+
+def _check_values(values: Mapping[str, Any]) -> list[str]:
+    """Value rules beyond types, each problem naming its key."""
+    problems: list[str] = []
+    checks = {
+        "subscription.data_types": rules.check_data_types,
+        "subscription.update_frequency": rules.check_frequency,
+        "subscription.filters": rules.check_filters,
+    }
+    for key, check in checks.items():
+        if key in values:
+            reason = check(values[key])
+            if reason:
+                problems.append(f"{key}: {reason}")
+    rate = values.get("display.refresh_per_second")
+    if rate is not None and not 0 < rate <= 60:
+        problems.append(f"display.refresh_per_second: must be above 0 and at most 60, not {rate}")
+    connection = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("connection.")}
+    if connection:
+        probe = dict(connection)
+        probe.setdefault("url", DEFAULTS["connection.url"])
+        try:
+            config = ConnectionConfig(**probe)
+        except ConfigError as exc:
+            text = str(exc).split(": ", 1)[-1]
+            for reason in text.split("; "):
+                field_name = reason.split(" ", 1)[0]
+                key = f"connection.{field_name}" if f"connection.{field_name}" in SCHEMA else ""
+                problems.append(f"{key}: {reason}" if key else reason)
+        else:
+            del config
+    return problems
+
+
+def _parse_env(name: str, raw: str) -> tuple[Any, str | None]:
+    key = ENV_VARS[name]
+    types, description = SCHEMA[key]
+    if list in types:
+        return [part.strip() for part in raw.split(",") if part.strip()], None
+    if bool in types:
+        return raw.lower() in ("1", "true", "yes", "on"), None
+    if int in types and float not in types:
+        try:
+            return int(raw), None
+        except ValueError:
+            return None, f"{name}: expected {description}, got {raw!r}"
+    if float in types:
+        try:
+            return float(raw), None
+        except ValueError:
+            return None, f"{name}: expected {description}, got {raw!r}"
+    return raw, None
+
+
+@dataclass
+class Resolved:
+    """Every setting with its value and where it came from."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    profile: str = "dev"
+
+    def set(self, key: str, value: Any, origin: str) -> None:
+        self.values[key] = value
+        self.origins[key] = origin
+
+    def connection_config(self) -> ConnectionConfig:
+        kwargs = {
+            k.split(".", 1)[1]: v for k, v in self.values.items() if k.startswith("connection.")
+        }
+        return ConnectionConfig(**kwargs)
+
+    def subscription_config(self, symbols: list[str]) -> SubscriptionConfig:
+        return SubscriptionConfig(
+            symbols=symbols,
+            data_types=list(self.values["subscription.data_types"]),
+            update_frequency=self.values["subscription.update_frequency"],
+            filters=dict(self.values["subscription.filters"]) or None,
+        )
+
+    @property
+    def refresh_per_second(self) -> float:
+        return float(self.values["display.refresh_per_second"])
+
+    def redacted(self) -> list[tuple[str, str, str]]:
+        """(key, shown value, origin) rows; the key shows as *** and URLs lose secrets."""
+        rows = []
+        for key in SCHEMA:
+            value = self.values.get(key)
+            if key == "connection.api_key":
+                shown = "(not set)" if not value else "***"
+            elif key == "connection.url" and isinstance(value, str):
+                shown = redact_url(value)
+            else:
+                shown = "(not set)" if value is None else str(value)
+            rows.append((key, shown, self.origins.get(key, "default")))
+        return rows
+
+
+def resolve(
+    profile: str = "dev",
+    config_path: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Resolved:
+    """Merge defaults < profile < --config file < environment < flags, then validate."""
+    env = os.environ if env is None else env
+    resolved = Resolved(profile=profile)
+    for key, value in DEFAULTS.items():
+        resolved.set(key, value, "default")
+    path = find_profile(profile)
+    label = f"profile {profile} ({path})"
+    for key, value in load_file(path, env).items():
+        resolved.set(key, value, label)
+    if config_path:
+        for key, value in load_file(config_path, env).items():
+            resolved.set(key, value, f"file {config_path}")
+    problems: list[str] = []
+    for name, key in ENV_VARS.items():
+        raw = env.get(name)
+        if raw:
+            value, problem = _parse_env(name, raw)
+            if problem:
+                problems.append(problem)
+            else:
+                resolved.set(key, value, f"env {name}")
+    for key, value in (flags or {}).items():
+        if value is not None:
+            resolved.set(key, value, "flag")
+    env_values = {k: v for k, v in resolved.values.items() if resolved.origins[k] != "default"}
+    for problem in _check_values(env_values):
+        key = problem.split(":", 1)[0]
+        origin = resolved.origins.get(key, "")
+        problems.append(f"{problem} (from {origin})" if origin else problem)
+    if problems:
+        raise ProfileError("the resolved settings", problems)
+    return resolved
