@@ -75,3 +75,20 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Any:
+    """The CLI configures the argus_cli and websockets loggers; undo it after each test."""
+    import logging
+
+    saved = {}
+    for name in ("argus_cli", "websockets"):
+        logger = logging.getLogger(name)
+        saved[name] = (logger.level, logger.propagate, list(logger.handlers))
+    yield
+    for name, (level, propagate, handlers) in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..config import list_profiles, load_file, resolve, user_profiles_dir
 from . import exit_codes
+from .console import make_console
 
 app = typer.Typer(help="List and inspect connection profiles.", no_args_is_help=False)
 
@@ -28,7 +28,7 @@ def profiles(ctx: typer.Context) -> None:
         except Exception:
             url = "(invalid file)"
         table.add_row(name, kind, url, str(path))
-    console = Console(highlight=False)
+    console = make_console()
     console.print(table)
     console.print(f"Your profiles go in {user_profiles_dir()}/NAME.yaml", style="dim")
 
@@ -51,4 +51,4 @@ def show(
         table.add_column(header)
     for key, value, origin in settings.redacted():
         table.add_row(key, value, origin)
-    Console(highlight=False).print(table)
+    make_console().print(table)

@@ -11,13 +11,13 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from ..client import WebSocketClient
 from ..config import resolve
 from . import exit_codes, statefile
+from .console import make_console
 from .render import render_stats_table
 from .session import Outcome, connect_or_raise, setup_logging, subscribe_all
 from .stream import parse_symbols
@@ -51,7 +51,7 @@ def stats(
         return
     if symbols:
         raise typer.BadParameter("symbols are only used with --probe", param_hint="SYMBOL")
-    console = Console(no_color=no_color, highlight=False)
+    console = make_console(no_color)
     if json_:
         print(json.dumps(statefile.read_all(), default=str), flush=True)
         return
@@ -97,7 +97,7 @@ def _probe(
     table.add_column()
     for key, value in result.items():
         table.add_row(key, "—" if value is None else str(value))
-    Console(no_color=no_color, highlight=False).print(table)
+    make_console(no_color).print(table)
 
 
 async def _run_probe(

@@ -81,6 +81,7 @@ class Simulator:
         self.port = config.port
         self.events_published = 0
         self.closes: dict[int, int] = {}  # close codes the server initiated, counted
+        self.client_closes: dict[int, int] = {}  # close codes clients sent, counted
 
     # --- lifecycle --------------------------------------------------------------------
 

@@ -288,6 +288,10 @@ class Session:
         except ConnectionClosed:
             pass
         finally:
+            received = self.ws.protocol.close_rcvd
+            if received is not None and self.ws.protocol.close_rcvd_then_sent:
+                peer = self.sim.client_closes  # closes the client started, by code
+                peer[received.code] = peer.get(received.code, 0) + 1
             self.closed = True
             self.sim.detach(self)
             for task in (sender, beats, *self.flushers.values()):

@@ -1,0 +1,16 @@
+"""The rich consoles argus prints human output with."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.console import Console
+
+PIPE_WIDTH = 240  # piped human output is not cut to 80 columns
+
+
+def make_console(no_color: bool = False) -> Console:
+    no_color = no_color or bool(os.environ.get("NO_COLOR"))
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    return Console(no_color=no_color, highlight=False, width=width)

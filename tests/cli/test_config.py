@@ -1,0 +1,120 @@
+"""Profiles: shipped values, precedence, interpolation and broken files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from argus_cli.config import list_profiles, load_file, resolve, user_profiles_dir
+from argus_cli.exceptions import ConfigError, ProfileError
+
+SDK_TABLE = {
+    "dev": ("ws://localhost:8000/ws", 3, 1.0, 30, 10, 50),
+    "prod": ("wss://api.example.com/ws/v1", 10, 2.0, 20, 15, 1000),
+    "hft": ("wss://api.trading.com/ws", 20, 0.5, 10, 5, 5000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SDK_TABLE))
+def test_shipped_profiles_match_sdk_md(name: str) -> None:
+    config = resolve(name, env={}).connection_config()
+    got = (
+        config.url,
+        config.max_reconnect_attempts,
+        config.reconnect_delay,
+        config.heartbeat_interval,
+        config.timeout,
+        config.max_subscriptions,
+    )
+    assert got == SDK_TABLE[name]
+    assert config.api_key is None  # ${ARGUS_API_KEY} unset
+
+
+def test_precedence_flags_env_file_profile_default(tmp_path: Path) -> None:
+    file = tmp_path / "mine.yaml"
+    file.write_text("connection:\n  url: ws://file:1/ws\n  timeout: 7\n  reconnect_delay: 0.25\n")
+    env = {"ARGUS_URL": "ws://env:2/ws", "ARGUS_TIMEOUT": "3"}
+    settings = resolve("dev", str(file), {"connection.url": "ws://flag:3/ws"}, env)
+    values, origins = settings.values, settings.origins
+    assert values["connection.url"] == "ws://flag:3/ws" and origins["connection.url"] == "flag"
+    assert (
+        values["connection.timeout"] == 3.0 and origins["connection.timeout"] == "env ARGUS_TIMEOUT"
+    )
+    assert values["connection.reconnect_delay"] == 0.25
+    assert origins["connection.reconnect_delay"] == f"file {file}"
+    assert values["connection.max_subscriptions"] == 50
+    assert origins["connection.max_subscriptions"].startswith("profile dev")
+    assert origins["connection.max_message_size"] == "default"
+
+
+def test_api_key_interpolation_and_redaction() -> None:
+    settings = resolve("dev", env={"ARGUS_API_KEY": "key-abc-123"})
+    assert settings.connection_config().api_key == "key-abc-123"
+    rows = {key: (shown, origin) for key, shown, origin in settings.redacted()}
+    assert rows["connection.api_key"][0] == "***"
+    assert "key-abc-123" not in repr(settings.redacted())
+
+
+def test_user_profile_wins_over_shipped(tmp_path: Path) -> None:
+    folder = user_profiles_dir()
+    folder.mkdir(parents=True)
+    (folder / "dev.yaml").write_text("connection:\n  url: ws://mine:9/ws\n")
+    (folder / "lab.yaml").write_text("connection:\n  url: ws://lab:9/ws\n")
+    kinds = {name: kind for name, _, kind in list_profiles()}
+    assert kinds["dev"] == "user" and kinds["lab"] == "user" and kinds["prod"] == "shipped"
+    assert resolve("dev", env={}).values["connection.url"] == "ws://mine:9/ws"
+
+
+def test_unknown_profile_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"unknown profile 'nope'.*dev, hft, prod"):
+        resolve("nope", env={})
+
+
+def test_broken_file_reports_every_problem(tmp_path: Path) -> None:
+    file = tmp_path / "bad.yaml"
+    file.write_text(
+        "connection:\n"
+        "  url: http://x\n"
+        "  timeout: soon\n"
+        "  colour: blue\n"
+        "subscription:\n"
+        "  data_types: [price, trades]\n"
+        "extras: {}\n"
+    )
+    with pytest.raises(ProfileError) as info:
+        load_file(file, {})
+    text = str(info.value)
+    assert str(file) in text
+    assert "connection.timeout" in text and "soon" in text
+    assert "connection.colour: unknown key" in text
+    assert "trades" in text and "extras" in text and "ws://" in text
+    assert len(info.value.problems) == 5
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
+    file = tmp_path / "bad.yaml"
+    file.write_text("connection:\n  url: [unclosed\n")
+    with pytest.raises(ProfileError, match=r"line \d+, column \d+: not valid YAML"):
+        load_file(file, {})
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
+    file = tmp_path / "evil.yaml"
+    file.write_text("connection: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ProfileError, match="not valid YAML"):
+        load_file(file, {})
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "big.yaml"
+    file.write_text("# " + "x" * 300_000)
+    with pytest.raises(ProfileError, match="larger than"):
+        load_file(file, {})
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ProfileError, match="ARGUS_TIMEOUT: expected a number"):
+        resolve("dev", env={"ARGUS_TIMEOUT": "soon"})
+    with pytest.raises(ProfileError, match=r"connection\.timeout.*env ARGUS_TIMEOUT"):
+        resolve("dev", env={"ARGUS_TIMEOUT": "-1"})
