@@ -331,11 +331,12 @@ class WebSocketClient:
                 retry_after = failure.retry_after
                 failures += 1
             else:
+                if ever_connected:
+                    self.reconnect_count += 1
                 ever_connected = True
                 healthy = await self._session(ws)
                 if self._closing:
                     return
-                self.reconnect_count += 1
                 if healthy:
                     failures = 0
                     backoff.reset()

@@ -16,6 +16,7 @@ import hmac
 import logging
 import os
 import random
+import ssl as ssl_module
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class SimulatorConfig:
     max_bad_messages: int = 100  # bad requests before close 1008
     tick: float = 0.005
     chaos: str | None = None
+    ssl: ssl_module.SSLContext | None = None  # serve wss:// (used by tests)
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -90,7 +92,8 @@ class Simulator:
         host = self.config.host
         if ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.port}/ws"
+        scheme = "wss" if self.config.ssl is not None else "ws"
+        return f"{scheme}://{host}:{self.port}/ws"
 
     async def start(self) -> None:
         cfg = self.config
@@ -105,6 +108,7 @@ class Simulator:
             close_timeout=2,
             compression=None,
             server_header="argus-sim",
+            ssl=cfg.ssl,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]

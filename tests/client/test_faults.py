@@ -1,0 +1,268 @@
+"""The client through a fault-injecting proxy: resets, stalls, slicing, cuts, down/up.
+
+Every test checks the delivered stream: no duplicates, no reordering, and no
+hole that a reported gap does not cover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from argus_cli import ConnectionConfig, ConnectionState, SubscriptionConfig, WebSocketClient
+from argus_cli.sim import Simulator
+from tests.client.test_client import wait_until
+from tests.conftest import SimFactory
+from tests.faultproxy import FaultProxy
+from tests.seqcheck import check
+
+HEARTBEAT = 0.4
+TIMEOUT = 0.4
+
+
+@pytest.fixture
+async def proxy(sim: Simulator) -> AsyncIterator[FaultProxy]:
+    fault_proxy = FaultProxy("127.0.0.1", sim.port)
+    await fault_proxy.start()
+    yield fault_proxy
+    await fault_proxy.stop()
+
+
+def config(url: str, **kwargs: Any) -> ConnectionConfig:
+    options: dict[str, Any] = {
+        "max_reconnect_attempts": 10,
+        "reconnect_delay": 0.05,
+        "heartbeat_interval": HEARTBEAT,
+        "timeout": TIMEOUT,
+    }
+    options.update(kwargs)
+    return ConnectionConfig(url=url, **options)
+
+
+class Recorder:
+    """A client subscribed to AAPL and MSFT price+volume, recording everything delivered."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        self.client = WebSocketClient(config(url, **kwargs))
+        self.messages: list[dict[str, Any]] = []
+        for kind in ("price", "volume", "gap"):
+            self.client.add_message_handler(kind, self.messages.append)
+
+    async def start(self) -> None:
+        assert await self.client.connect()
+        await self.client.subscribe("s", SubscriptionConfig(["AAPL", "MSFT"], ["price", "volume"]))
+        await self.more(10)
+
+    async def more(self, count: int, timeout: float = 10) -> None:
+        target = len(self.messages) + count
+        await wait_until(lambda: len(self.messages) >= target, timeout)
+
+    async def reconnected(self, before: int, timeout: float = 10) -> None:
+        """Wait for a reconnect beyond ``before`` (the count taken before the fault)."""
+        await wait_until(lambda: self.client.reconnect_count > before, timeout)
+        await wait_until(lambda: self.client.state is ConnectionState.CONNECTED, timeout)
+
+    async def stop(self) -> None:
+        await self.client.disconnect()
+
+    def assert_exact(self) -> None:
+        report = check(self.messages)
+        assert report.duplicated == 0 and report.out_of_order == 0, report
+        assert report.lost == 0, report.holes
+        assert report.delivered > 0
+
+
+async def test_resets_lose_and_double_nothing(proxy: FaultProxy) -> None:
+    rec = Recorder(proxy.url)
+    await rec.start()
+    for _ in range(5):
+        before = rec.client.reconnect_count
+        proxy.reset()
+        await rec.reconnected(before)
+        await rec.more(10)
+    await rec.stop()
+    rec.assert_exact()
+    assert rec.client.reconnect_count == 5
+    assert check(rec.messages).gapped == 0  # the ring held everything
+
+
+async def test_black_hole_is_detected_within_heartbeat_plus_timeout(proxy: FaultProxy) -> None:
+    rec = Recorder(proxy.url)
+    await rec.start()
+    before = rec.client.reconnect_count
+    proxy.blackhole = True
+    started = time.monotonic()
+    await wait_until(lambda: rec.client.state is not ConnectionState.CONNECTED, 10)
+    detected = time.monotonic() - started
+    proxy.blackhole = False
+    await rec.reconnected(before)
+    await rec.more(20)
+    await rec.stop()
+    # keepalive: a ping within HEARTBEAT, no pong within TIMEOUT, then a bounded close
+    assert detected <= HEARTBEAT + TIMEOUT + 1.0, detected
+    rec.assert_exact()
+
+
+async def test_quiet_but_healthy_stream_is_never_restarted(make_sim: SimFactory) -> None:
+    sim = await make_sim(chaos="quiet=1s:0.9s", rate=20)
+    rec = Recorder(sim.url, heartbeat_interval=0.2, timeout=0.2)
+    await rec.start()
+    await asyncio.sleep(3.5)  # spans three quiet periods: observing, not synchronising
+    assert rec.client.reconnect_count == 0
+    assert rec.client.state is ConnectionState.CONNECTED
+    await rec.stop()
+    rec.assert_exact()
+
+
+async def test_tiny_segments_and_latency(proxy: FaultProxy) -> None:
+    proxy.slice_size = 7
+    proxy.latency = 0.005
+    rec = Recorder(proxy.url)
+    await rec.start()
+    await rec.more(50)
+    await rec.stop()
+    rec.assert_exact()
+    assert rec.client.decode_errors == 0
+
+
+async def test_cut_mid_frame(proxy: FaultProxy) -> None:
+    rec = Recorder(proxy.url)
+    await rec.start()
+    for _ in range(3):
+        before = rec.client.reconnect_count
+        proxy.cut_next_server_chunk()
+        await rec.reconnected(before)
+        await rec.more(10)
+    await rec.stop()
+    rec.assert_exact()
+    assert rec.client.decode_errors == 0  # a partial frame is never decoded
+
+
+async def test_server_down_then_up(proxy: FaultProxy) -> None:
+    rec = Recorder(proxy.url, reconnect_delay=0.1)
+    await rec.start()
+    before = rec.client.reconnect_count
+    await proxy.down()
+    await wait_until(lambda: rec.client.state is ConnectionState.RECONNECTING)
+    await asyncio.sleep(0.5)  # down for a while: the market moves on
+    await proxy.up()
+    await rec.reconnected(before)
+    await rec.more(20)
+    await rec.stop()
+    rec.assert_exact()
+
+
+async def test_many_reconnects_leave_no_leaks(proxy: FaultProxy) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    rec = Recorder(proxy.url, max_reconnect_attempts=5)
+    await rec.start()
+    fds, tasks = open_fds(), len(asyncio.all_tasks())
+    for _ in range(100):
+        before = rec.client.reconnect_count
+        proxy.reset()
+        await rec.reconnected(before)
+    await rec.more(5)
+    assert rec.client.reconnect_count == 100
+    assert abs(open_fds() - fds) <= 2
+    assert len(asyncio.all_tasks()) <= tasks + 1
+    await rec.stop()
+    rec.assert_exact()
+
+
+async def test_slow_handler_pauses_reading_with_bounded_memory(make_sim: SimFactory) -> None:
+    sim = await make_sim(rate=500, symbols=["AAPL"])
+    client = WebSocketClient(config(sim.url, queue_size=50, heartbeat_interval=5, timeout=5))
+    seen: list[dict[str, Any]] = []
+    depths: list[int] = []
+
+    async def slow(msg: dict[str, Any]) -> None:
+        seen.append(msg)
+        depths.append((await client.get_stats())["queue_depth"])
+        await asyncio.sleep(0.002)
+
+    client.add_message_handler("price", slow)
+    client.add_message_handler("gap", seen.append)
+    assert await client.connect()
+    await client.subscribe("s", SubscriptionConfig(["AAPL"], ["price", "volume"]))
+    await wait_until(lambda: len(seen) >= 400, 20)
+    stats = await client.get_stats()
+    await client.disconnect()
+    assert stats["backpressure_pauses"] > 0
+    assert max(depths) <= 50 + 100  # capacity plus at most one frame
+    report = check(seen)
+    assert report.duplicated == 0 and report.lost == 0, report.holes
+
+
+@pytest.mark.parametrize(
+    ("spec", "check_stats"),
+    [
+        ("reset=0.5s", lambda s: s["reconnect_count"] >= 2),
+        ("stall=1.2s:0.8s", lambda s: s["reconnect_count"] >= 1),
+        ("flap=2s:0.3s", lambda s: s["reconnect_count"] >= 1),
+        ("garbage=20%", lambda s: s["decode_errors"] > 0 and s["unknown_messages"] >= 0),
+        ("dup-seq=5%", lambda s: s["duplicates_dropped"] > 0),
+        ("skip-seq=5%", lambda s: s["gaps"] > 0),
+    ],
+)
+async def test_chaos_modes(make_sim: SimFactory, spec: str, check_stats: Any) -> None:
+    sim = await make_sim(chaos=spec, rate=100, seed=11)
+    rec = Recorder(sim.url, heartbeat_interval=0.3, timeout=0.3, max_reconnect_attempts=20)
+    await rec.start()
+    await asyncio.sleep(2.5)  # run under the fault for a while
+    await rec.more(10)
+    stats = await rec.client.get_stats()
+    await rec.stop()
+    assert check_stats(stats), stats
+    report = check(rec.messages)
+    assert report.duplicated == 0 and report.out_of_order == 0, report
+    assert report.lost == 0, report.holes
+    if spec.startswith("skip-seq"):
+        assert report.gapped > 0  # the holes were reported as gaps
+    for msg in rec.messages:
+        assert msg["type"] in ("price", "volume", "gap")
+        if msg["type"] == "price":
+            assert isinstance(msg["price"], float | int) and msg["symbol"] in ("AAPL", "MSFT")
+
+
+async def test_mute_silences_one_symbol(make_sim: SimFactory) -> None:
+    sim = await make_sim(chaos="mute=AAPL:5s", rate=100)
+    rec = Recorder(sim.url)
+    assert await rec.client.connect()
+    await rec.client.subscribe("s", SubscriptionConfig(["AAPL", "MSFT"], ["price"]))
+    await rec.more(20)
+    await rec.stop()
+    assert {m["symbol"] for m in rec.messages} == {"MSFT"}
+
+
+async def test_accept_close_gives_up_after_the_attempts(make_sim: SimFactory) -> None:
+    sim = await make_sim(chaos="accept-close")
+    client = WebSocketClient(config(sim.url, max_reconnect_attempts=4))
+    await client.connect()  # the handshake succeeds, so connect() itself says True
+    await client.wait_stopped()
+    assert client.state is ConnectionState.ERROR
+    assert "4 consecutive failed attempts" in str(client.failure)
+    assert "1011" in str(client.failure)
+
+
+async def test_429_is_retried_honouring_retry_after(make_sim: SimFactory) -> None:
+    sim = await make_sim(chaos="refuse=429")
+    client = WebSocketClient(config(sim.url, max_reconnect_attempts=2, reconnect_delay=0.01))
+    started = time.monotonic()
+    assert await client.connect() is False
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1
+    assert "429" in str(client.failure) and "2 consecutive" in str(client.failure)
+
+
+async def test_403_is_fatal_at_once(make_sim: SimFactory) -> None:
+    sim = await make_sim(chaos="refuse=403")
+    client = WebSocketClient(config(sim.url, max_reconnect_attempts=10))
+    assert await client.connect() is False
+    assert "refused" in str(client.failure) or "requires an API key" in str(client.failure)
+    assert client.reconnect_count == 0
