@@ -210,3 +210,49 @@ def test_live_table_on_a_real_terminal(tmp_path: Path) -> None:
         assert expected in text, expected
     assert "Traceback" not in text
     assert os.waitstatus_to_exitcode(status) == 130
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_stdout_nobody_reads_never_freezes_or_grows(tmp_path: Path) -> None:
+    env = argus_env(tmp_path)
+    with ThreadedSim(rate=2000, symbols=["AAPL", "MSFT"]) as sim:
+        proc = subprocess.Popen(
+            [
+                *ARGUS,
+                "stream",
+                "AAPL",
+                "MSFT",
+                "--url",
+                sim.url,
+                "--types",
+                "price,volume,orderbook",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,  # never read: the pipe fills within milliseconds
+            stderr=subprocess.PIPE,
+        )
+        try:
+            state_file = tmp_path / "run" / "argus" / f"stream-{proc.pid}.json"
+            wait_for(state_file.exists)
+            time.sleep(2.0)  # let the pipe and every buffer fill (observing, not syncing)
+            first = _rss_kib(proc.pid)
+            time.sleep(3.0)
+            second = _rss_kib(proc.pid)
+            # the event loop still runs: stats keep being published
+            stats = json.loads(state_file.read_text())
+            assert stats["queue_depth"] <= stats["queue_capacity"] + 1000
+            assert stats["backpressure_pauses"] >= 1
+            assert second - first < 20 * 1024, (first, second)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            assert proc.returncode == 143
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
