@@ -26,6 +26,16 @@ class MessageBuffer(Generic[T]):
         self._writable = asyncio.Event()
         self._writable.set()
 
+    def offer(self, batch: list[T]) -> bool:
+        """Add ``batch`` if there is room (the fast path); False when full."""
+        if self.depth >= self.capacity:
+            return False
+        self._items.append(batch)
+        self.depth += len(batch)
+        if not self._readable.is_set():
+            self._readable.set()
+        return True
+
     async def put(self, batch: list[T]) -> None:
         if self.depth >= self.capacity:
             self.pauses += 1

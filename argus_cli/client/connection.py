@@ -62,6 +62,7 @@ class WebSocketClient:
         install_log_redaction(config.api_key)
         self._state = ConnectionState.DISCONNECTED
         self._subs: dict[str, SubscriptionConfig] = {}
+        self._tracking: dict[str, bool] = {}  # sub id -> counts seq gaps (hot-path cache)
         self._handlers: dict[str, list[Handler]] = {}
         self._frame_handlers: list[FrameHandler] = []
         self._tracker = SequenceTracker()
@@ -194,27 +195,28 @@ class WebSocketClient:
                 f"at most {self.config.max_subscriptions} subscriptions (max_subscriptions)"
             )
         self._subs[subscription_id] = config
+        self._tracking[subscription_id] = config.tracks_gaps
         if self._ws is None or self._state is not ConnectionState.CONNECTED:
             return
         try:
             await self._request(("subscribed", subscription_id), self._encode_sub(subscription_id))
         except SubscriptionError:
-            self._subs.pop(subscription_id, None)
+            self._forget(subscription_id)
             raise
         except ReplyTimeout:
-            self._subs.pop(subscription_id, None)
+            self._forget(subscription_id)
             with contextlib.suppress(Exception):
                 await self._send(codec.encode_unsubscribe(subscription_id))
             raise
 
     async def unsubscribe(self, subscription_id: str) -> None:
-        if self._subs.pop(subscription_id, None) is None:
+        if subscription_id not in self._subs:
             raise SubscriptionError(
                 f"no subscription with id {subscription_id}",
                 code="unknown_subscription",
                 subscription_id=subscription_id,
             )
-        self._tracker.forget(subscription_id)
+        self._forget(subscription_id)
         if self._ws is not None and self._state is ConnectionState.CONNECTED:
             with contextlib.suppress(SubscriptionError):
                 key = ("unsubscribed", subscription_id)
@@ -378,8 +380,12 @@ class WebSocketClient:
             self._state = ConnectionState.CONNECTED
             self._connected.set()
             log.info("connected to %s", self.config.safe_url)
+            buffer = self._buffer
+            ingest = self._ingest
             async for frame in ws:
-                await self._on_frame(frame)
+                batch = ingest(frame)
+                if batch and not buffer.offer(batch):
+                    await buffer.put(batch)  # full: stop reading until there is room
                 if not self._healthy and time.monotonic() - opened >= HEALTHY_AFTER:
                     self._healthy = True
         except ConnectionClosed as exc:
@@ -398,7 +404,8 @@ class WebSocketClient:
 
     # --- receiving --------------------------------------------------------------------
 
-    async def _on_frame(self, frame: str | bytes) -> None:
+    def _ingest(self, frame: str | bytes) -> list[Message] | None:
+        """Decode, sequence-check and stamp one frame; returns what to dispatch."""
         messages, errors = codec.decode_frame(frame)
         now = time.time()
         if errors:
@@ -411,12 +418,12 @@ class WebSocketClient:
                     self.errors += 1
                     log.warning("skipped a bad frame from %s: %s", self.config.safe_url, error)
         if not messages:
-            return
+            return None
         self.messages_received += len(messages)
         self._last_message_at = now
         out: list[Message] = []
-        tracker = self._tracker
-        subs = self._subs
+        observe = self._tracker.observe
+        tracking = self._tracking
         latency = self._latency
         source = self.source
         data_count = 0
@@ -425,11 +432,11 @@ class WebSocketClient:
             if kind in DATA_TYPES:
                 data_count += 1
                 sub_id = msg["sub"]
-                sub = subs.get(sub_id)
-                if sub is None:
+                track = tracking.get(sub_id)
+                if track is None:
                     continue  # a subscription we dropped: late data
                 seq = msg["seq"]
-                first_missing = tracker.observe(sub_id, msg["symbol"], kind, seq, sub.tracks_gaps)
+                first_missing = observe(sub_id, msg["symbol"], kind, seq, track)
                 if first_missing < 0:
                     self.duplicates += 1
                     continue
@@ -445,8 +452,7 @@ class WebSocketClient:
         if data_count:
             self._healthy = True
             self._rate.add(now, data_count)
-        if out:
-            await self._buffer.put(out)  # type: ignore[union-attr]
+        return out
 
     def _gap_record(self, msg: Message, first: int, last: int, now: float) -> Message:
         log.warning("gap: %s %s seq %d..%d missing", msg["symbol"], msg["type"], first, last)
@@ -508,13 +514,17 @@ class WebSocketClient:
             future.set_exception(error)
         elif (
             msg["code"] not in ("unknown_subscription", "duplicate_id", "rate_limited")
-            and self._subs.pop(sub_id, None) is not None
+            and sub_id in self._subs
         ):
-            # a subscription restored after a reconnect was refused: dropped, loudly
-            self._tracker.forget(sub_id)
+            self._forget(sub_id)  # restored after a reconnect, then refused: dropped, loudly
         future = self._pending.pop(("unsubscribed", sub_id), None)
         if future is not None and not future.done():
             future.set_exception(error)
+
+    def _forget(self, sub_id: str) -> None:
+        self._subs.pop(sub_id, None)
+        self._tracking.pop(sub_id, None)
+        self._tracker.forget(sub_id)
 
     def _resolve(self, key: tuple[str, Any], msg: Message) -> None:
         future = self._pending.pop(key, None)
@@ -526,33 +536,43 @@ class WebSocketClient:
     async def _dispatch(self) -> None:
         assert self._buffer is not None
         buffer = self._buffer
+        isawaitable = inspect.isawaitable
         while True:
             batch = await buffer.get()
             handlers = self._handlers
             debug = handlers.get("debug")
             for msg in batch:
-                for handler in handlers.get(msg["type"], ()):
-                    await self._call(handler, msg)
+                chain = handlers.get(msg["type"])
                 if debug:
-                    for handler in debug:
-                        await self._call(handler, msg)
+                    chain = [*(chain or ()), *debug]
+                if not chain:
+                    continue
+                for handler in chain:
+                    try:  # inline rather than a coroutine per call: this is the hot path
+                        result = handler(msg)
+                        if result is not None and isawaitable(result):
+                            await result
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        self._handler_failed(handler)
             if self._frame_handlers:
-                data = [m for m in batch if m.get("source") is not None]
+                data = [m for m in batch if "source" in m]
                 if data:
                     for frame_handler in list(self._frame_handlers):
-                        await self._call(frame_handler, data)
+                        try:
+                            result = frame_handler(data)
+                            if result is not None and isawaitable(result):
+                                await result
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            self._handler_failed(frame_handler)
 
-    async def _call(self, handler: Callable[[Any], Any], arg: Any) -> None:
-        try:
-            result = handler(arg)
-            if result is not None and inspect.isawaitable(result):
-                await result
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.errors += 1
-            self.handler_errors += 1
-            log.exception("message handler %r raised; the stream carries on", handler)
+    def _handler_failed(self, handler: Callable[[Any], Any]) -> None:
+        self.errors += 1
+        self.handler_errors += 1
+        log.exception("message handler %r raised; the stream carries on", handler)
 
     # --- sending ----------------------------------------------------------------------
 

@@ -42,9 +42,7 @@ class LatencyWindow:
 
     def __init__(self, size: int = 4096) -> None:
         self._samples: deque[float] = deque(maxlen=size)
-
-    def add(self, seconds: float) -> None:
-        self._samples.append(seconds)
+        self.add = self._samples.append  # ``add(seconds)``: the bound append, no extra call
 
     def __len__(self) -> int:
         return len(self._samples)

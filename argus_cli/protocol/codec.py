@@ -127,6 +127,19 @@ def _levels_ok(levels: Any) -> bool:
 
 
 def _check_price(m: Message) -> str | None:
+    g = m.get
+    seq = g("seq")
+    if (  # the hot path: one expression, no calls beyond dict lookups
+        type(seq) is int
+        and seq >= 1
+        and type(g("sub")) is str
+        and type(g("symbol")) is str
+        and type(g("price")) in _NUM
+        and type(g("bid")) in _NUM
+        and type(g("ask")) in _NUM
+        and type(g("timestamp")) in _NUM
+    ):
+        return None
     if not (_str(m, "sub") and _str(m, "symbol") and _num(m, "price") and _num(m, "timestamp")):
         return "price message needs sub, symbol, price and timestamp"
     if not (_num(m, "bid") and _num(m, "ask")):
@@ -237,6 +250,13 @@ def decode_frame(data: str | bytes) -> tuple[list[Message], list[DecodeError]]:
     except orjson.JSONDecodeError as exc:
         return [], [DecodeError(f"invalid JSON: {str(exc)[:120]}")]
     errors: list[DecodeError] = []
+    if type(parsed) is dict:  # the common case, kept short
+        kind = parsed.get("type")
+        check = VALIDATORS.get(kind) if type(kind) is str else None
+        if check is not None and check(parsed) is None:
+            return [parsed], errors
+        _validate(parsed, errors)
+        return [], errors
     if type(parsed) is list:
         messages = []
         for item in parsed:
@@ -246,5 +266,5 @@ def decode_frame(data: str | bytes) -> tuple[list[Message], list[DecodeError]]:
         if not parsed:
             errors.append(DecodeError("empty batch"))
         return messages, errors
-    msg = _validate(parsed, errors)
-    return ([msg] if msg is not None else []), errors
+    _validate(parsed, errors)
+    return [], errors

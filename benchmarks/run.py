@@ -1,0 +1,406 @@
+"""`make bench`: every figure measured side by side in one run, on loopback.
+
+Prints one table, writes benchmarks/results/latest.json. Each benchmark is
+bounded in time. Ratios compare with the baseline measured in the same run,
+so a noisy shared machine moves both sides together.
+
+    python benchmarks/run.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import websockets  # noqa: E402
+from rich.console import Console  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient  # noqa: E402
+from argus_cli.cli.board import Board  # noqa: E402
+from argus_cli.cli.render import render_board  # noqa: E402
+
+SENDER = [sys.executable, str(ROOT / "benchmarks" / "sender.py")]
+SUBSCRIBE = b'{"op":"subscribe","id":"cli-1","symbols":["AAPL"],"data_types":["price"]}'
+RESULTS: dict[str, Any] = {}
+
+
+class Sender:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([*SENDER, *args], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.url = f"ws://127.0.0.1:{line.split()[1]}/ws"
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+# --- ingest -------------------------------------------------------------------------------
+
+
+async def bare(url: str, count: int, batch: int) -> float:
+    frames = -(-count // batch)
+    async with connect(url, compression=None, max_size=None) as ws:
+        await ws.send(SUBSCRIBE, text=True)
+        await ws.recv()  # welcome
+        await ws.recv()  # subscribed
+        got = 0
+        await ws.recv()
+        started = time.perf_counter()
+        got = 1
+        while got < frames:
+            await ws.recv()
+            got += 1
+        return (count - batch) / (time.perf_counter() - started)
+
+
+async def sdk(url: str, count: int) -> float:
+    client = WebSocketClient(ConnectionConfig(url=url, max_reconnect_attempts=1))
+    done = asyncio.Event()
+    state = {"n": 0, "t0": 0.0}
+
+    def on_price(_: dict[str, Any]) -> None:
+        state["n"] += 1
+        if state["n"] == 1:
+            state["t0"] = time.perf_counter()
+        elif state["n"] == count:
+            done.set()
+
+    client.add_message_handler("price", on_price)
+    await client.connect()
+    await client.subscribe("cli-1", SubscriptionConfig(["AAPL"], ["price"]))
+    await asyncio.wait_for(done.wait(), 120)
+    elapsed = time.perf_counter() - state["t0"]
+    await client.disconnect()
+    return (count - 1) / elapsed
+
+
+def cli_seconds(url: str, count: int) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(
+            [sys.executable, "-m", "argus_cli", "stream", "AAPL", "--url", url, "--json",
+             "--types", "price", "--count", str(count)],
+            stdout=sink, env=env, check=True, timeout=300,
+        )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def cli_rate(count: int, batch: int) -> float:
+    with Sender("--count", "1", "--batch", "1") as one:
+        startup = min(cli_seconds(one.url, 1) for _ in range(2))
+    with Sender("--count", str(count), "--batch", str(batch)) as sender:
+        total = cli_seconds(sender.url, count)
+    return (count - 1) / max(1e-6, total - startup)
+
+
+def websocat_rate(count: int, batch: int) -> float | None:
+    binary = shutil.which("websocat") or str(Path(sys.executable).parent / "websocat")
+    if not os.path.exists(binary):
+        return None
+
+    def run(url: str) -> float:
+        started = time.perf_counter()
+        subprocess.run(
+            [binary, "-n", "--text", url],
+            input=SUBSCRIBE + b"\n", stdout=subprocess.DEVNULL, check=False, timeout=300,
+        )  # fmt: skip
+        return time.perf_counter() - started
+
+    with Sender("--count", "1", "--batch", "1") as one:
+        startup = min(run(one.url) for _ in range(2))
+    with Sender("--count", str(count), "--batch", str(batch)) as sender:
+        total = run(sender.url)
+    return (count - 1) / max(1e-6, total - startup)
+
+
+def ingest(count: int) -> None:
+    for batch in (1, 100):
+        n = count if batch == 1 else count * 5
+        with Sender("--count", str(n), "--batch", str(batch)) as s:
+            base = asyncio.run(bare(s.url, n, batch))
+        with Sender("--count", str(n), "--batch", str(batch)) as s:
+            sdk_rate = asyncio.run(sdk(s.url, n))
+        cli = cli_rate(n, batch)
+        ws_cat = websocat_rate(n, batch)
+        RESULTS[f"ingest_batch{batch}"] = {
+            "messages": n,
+            "bare_websockets": round(base),
+            "sdk_noop": round(sdk_rate),
+            "sdk_ratio": round(sdk_rate / base, 2),
+            "cli_jsonl": round(cli),
+            "cli_ratio": round(cli / base, 2),
+            "websocat": None if ws_cat is None else round(ws_cat),
+            "websocat_ratio": None if ws_cat is None else round(ws_cat / base, 2),
+        }
+
+
+# --- latency ------------------------------------------------------------------------------
+
+
+async def latency_run(url: str, seconds: float, table: bool) -> dict[str, float]:
+    client = WebSocketClient(ConnectionConfig(url=url, max_reconnect_attempts=1))
+    samples: list[float] = []
+    board = Board(["AAPL"])
+
+    def on_price(msg: dict[str, Any]) -> None:
+        samples.append(time.time() - msg["timestamp"])
+        if table:
+            board.update(msg)
+
+    client.add_message_handler("price", on_price)
+    await client.connect()
+    await client.subscribe("cli-1", SubscriptionConfig(["AAPL"], ["price"]))
+    painter = None
+    if table:
+        console = Console(file=open(os.devnull, "w"), width=160, force_terminal=True)  # noqa: SIM115
+
+        async def paint() -> None:
+            while True:
+                console.print(render_board(board, client.stats_snapshot(), time.time()))
+                await asyncio.sleep(0.25)
+
+        painter = asyncio.create_task(paint())
+    await asyncio.sleep(seconds + 0.5)
+    if painter:
+        painter.cancel()
+    await client.disconnect()
+    samples = samples[len(samples) // 10 :]  # drop the warm-up
+    return {
+        "p50_ms": round(percentile(samples, 50) * 1000, 3),
+        "p99_ms": round(percentile(samples, 99) * 1000, 3),
+        "p999_ms": round(percentile(samples, 99.9) * 1000, 3),
+        "max_ms": round(max(samples) * 1000, 3),
+        "samples": len(samples),
+    }
+
+
+def latency(seconds: float) -> None:
+    for rate in (10_000, 50_000):
+        for table in (False, True):
+            args = ("--mode", "paced", "--rate", str(rate), "--seconds", str(seconds + 1))
+            with Sender(*args) as s:
+                result = asyncio.run(latency_run(s.url, seconds, table))
+            RESULTS[f"latency_{rate // 1000}k{'_table' if table else ''}"] = result
+
+
+# --- simulator fan-out --------------------------------------------------------------------
+
+
+async def count_messages(url: str, seconds: float, symbols: list[str]) -> int:
+    async with connect(url, compression=None, max_size=None) as ws:
+        op = {"op": "subscribe", "id": "b", "symbols": symbols, "data_types": ["price"]}
+        await ws.send(json.dumps(op))
+        got = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), deadline - time.perf_counter())
+            except TimeoutError:
+                break
+            got += frame.count('"seq"')
+        return got
+
+
+def simulator(seconds: float) -> None:
+    symbols = [f"S{i:02d}" for i in range(10)]
+    out: dict[str, Any] = {}
+
+    async def baseline() -> float:
+        msg = b'{"type":"price","sub":"b","symbol":"S00","price":100.0,"bid":99.99,"ask":100.01,"timestamp":1.0,"seq":1}'
+
+        async def handler(ws: Any) -> None:
+            await ws.recv()
+            try:
+                while True:
+                    await ws.send(msg, text=True)
+            except websockets.ConnectionClosed:
+                pass
+
+        async with websockets.serve(handler, "127.0.0.1", 0, compression=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            got = await count_messages(f"ws://127.0.0.1:{port}/ws", seconds, symbols)
+        return got / seconds
+
+    out["bare_send_loop_1_client"] = round(asyncio.run(baseline()))
+    for clients in (1, 10, 50):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "argus_cli", "serve", "--port", "0", "--rate", "20000",
+             "--symbols", ",".join(symbols)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+
+        async def many(url: str = url, clients: int = clients) -> int:
+            counts = await asyncio.gather(
+                *(count_messages(url, seconds, symbols) for _ in range(clients))
+            )
+            return sum(counts)
+
+        total = asyncio.run(many())
+        proc.terminate()
+        proc.wait(10)
+        out[f"sim_{clients}_clients"] = round(total / seconds)
+    out["sim_1_client_ratio"] = round(out["sim_1_clients"] / out["bare_send_loop_1_client"], 2)
+    RESULTS["simulator"] = out
+
+
+# --- the terminal table -------------------------------------------------------------------
+
+
+async def table_run(url: str, seconds: float, symbols: int) -> dict[str, float]:
+    names = [f"S{i:03d}" for i in range(symbols)]
+    client = WebSocketClient(ConnectionConfig(url=url, max_reconnect_attempts=1))
+    board = Board(names)
+    client.add_frame_handler(board.update_frame)
+    await client.connect()
+    await client.subscribe("cli-1", SubscriptionConfig(names, ["price"]))
+    console = Console(file=open(os.devnull, "w"), width=200, force_terminal=True)  # noqa: SIM115
+    repaints, lags = 0, []
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    interval = 0.25
+    while time.perf_counter() - started < seconds:
+        tick = time.perf_counter()
+        console.print(render_board(board, client.stats_snapshot(), time.time()))
+        newest = max((r.updated or 0) for r in board.rows.values())
+        if newest:
+            lags.append(time.time() - newest)
+        repaints += 1
+        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - tick)))
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    stats = client.stats_snapshot()
+    await client.disconnect()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "symbols": symbols,
+        "messages_per_second": round(stats["messages_received"] / wall),
+        "cpu_cores": round(cpu / wall, 2),
+        "repaints_per_second": round(repaints / wall, 2),
+        "target_repaints_per_second": 1 / interval,
+        "lag_p99_ms": round(percentile(lags, 99) * 1000, 1) if lags else None,
+        "repaint_interval_ms": interval * 1000,
+    }
+
+
+def table(seconds: float) -> None:
+    args = ("--mode", "paced", "--rate", "50000", "--seconds", str(seconds + 2), "--symbols", "500")
+    with Sender(*args) as s:
+        RESULTS["table_500_symbols"] = asyncio.run(table_run(s.url, seconds, 500))
+
+
+# --- memory -------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory(seconds: float) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
+    out: dict[str, Any] = {}
+    for label, blocked in (("devnull", False), ("stdout_blocked", True)):
+        args = ("--mode", "paced", "--rate", "20000", "--seconds", str(seconds + 5))
+        with Sender(*args) as s:
+            stdout: Any = subprocess.PIPE if blocked else subprocess.DEVNULL
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "argus_cli", "stream", "AAPL", "--url", s.url, "--json"],
+                stdout=stdout, env=env,
+            )  # fmt: skip
+            time.sleep(2)
+            start = rss_kib(proc.pid)
+            peak = start
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                peak = max(peak, rss_kib(proc.pid))
+            end = rss_kib(proc.pid)
+            proc.terminate()
+            proc.wait(10)
+        out[label] = {
+            "seconds": seconds,
+            "rss_start_mib": round(start / 1024, 1),
+            "rss_end_mib": round(end / 1024, 1),
+            "growth_mib": round((end - start) / 1024, 1),
+            "peak_mib": round(peak / 1024, 1),
+        }
+    RESULTS["memory"] = out
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def report() -> str:
+    lines = ["| benchmark | figure |", "|---|---|"]
+    for name, values in RESULTS.items():
+        if isinstance(values, dict):
+            flat = ", ".join(f"{k}={v}" for k, v in values.items() if not isinstance(v, dict))
+            if flat:
+                lines.append(f"| {name} | {flat} |")
+            for sub, inner in values.items():
+                if isinstance(inner, dict):
+                    text = ", ".join(f"{k}={v}" for k, v in inner.items())
+                    lines.append(f"| {name}.{sub} | {text} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
+    args = parser.parse_args()
+    quick = args.quick
+    began = time.perf_counter()
+    steps = [
+        ("ingest", lambda: ingest(50_000 if quick else 200_000)),
+        ("latency", lambda: latency(2 if quick else 8)),
+        ("simulator", lambda: simulator(2 if quick else 5)),
+        ("table", lambda: table(3 if quick else 10)),
+        ("memory", lambda: memory(5 if quick else 60)),
+    ]
+    for name, step in steps:
+        print(f"bench: {name}...", file=sys.stderr, flush=True)
+        step()
+    RESULTS["machine"] = {
+        "python": platform.python_version(),
+        "websockets": websockets.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "seconds": round(time.perf_counter() - began),
+    }
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(RESULTS, indent=2) + "\n")
+    print(report())
+
+
+if __name__ == "__main__":
+    main()
