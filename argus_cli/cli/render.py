@@ -79,8 +79,14 @@ def _row_cells(row: Row, now: float, depth: bool) -> tuple[list[RenderableType],
     return cells, "dim" if stale else ""
 
 
-def _table(board: Board, now: float) -> Table:
-    depth = any(r.bids or r.asks for r in board.rows.values())
+def _table(board: Board, now: float, max_rows: int | None) -> Table:
+    rows = list(board.rows.values())
+    hidden = 0
+    if max_rows is not None and len(rows) > max_rows:
+        # only what fits is built: 500 symbols on a 40-line terminal cost 40 rows
+        hidden = len(rows) - (max_rows - 1)
+        rows = rows[: max_rows - 1]
+    depth = any(r.bids or r.asks for r in rows)
     table = Table(expand=False, header_style="bold", pad_edge=False, box=None)
     headers = ["Symbol", "Last", "Chg", "Chg%", "Bid", "Ask", "Spread"]
     if depth:
@@ -88,9 +94,12 @@ def _table(board: Board, now: float) -> Table:
     headers += ["Size", "Volume", "Upd/s", "Age", "Trend"]
     for header in headers:
         table.add_column(header, justify="left" if header in ("Symbol", "Trend") else "right")
-    for row in board.rows.values():
+    for row in rows:
         cells, style = _row_cells(row, now, depth)
         table.add_row(*cells, style=style)
+    if hidden:
+        table.caption = f"… and {hidden} more symbols (a taller terminal shows more)"
+        table.caption_justify = "left"
     return table
 
 
@@ -146,9 +155,22 @@ def _book(board: Board) -> Panel | None:
     return Panel(table, title=f"{symbol} book", title_align="left", border_style="dim")
 
 
-def render_board(board: Board, stats: dict[str, Any], now: float) -> RenderableType:
-    parts: list[RenderableType] = [_table(board, now)]
+STATUS_LINES = 4  # the status panel: two lines inside a border
+
+
+def render_board(
+    board: Board, stats: dict[str, Any], now: float, height: int | None = None
+) -> RenderableType:
+    """The table (cut to ``height`` lines if given), the book panel, the status panel."""
     book = _book(board)
+    max_rows = None
+    if height is not None:
+        book_lines = 0
+        if book is not None and board.book_symbol is not None:
+            book_lines = len(board.rows[board.book_symbol].asks) + 3
+        reserve = 1 + STATUS_LINES + book_lines
+        max_rows = max(2, height - reserve - (1 if stats.get("last_error") else 0))
+    parts: list[RenderableType] = [_table(board, now, max_rows)]
     if book is not None:
         parts.append(book)
     parts.append(render_status(stats))

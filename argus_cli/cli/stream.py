@@ -251,7 +251,8 @@ async def run_stream(options: StreamOptions) -> int:
                 with suppress(asyncio.CancelledError):
                     await background
         if live is not None:
-            live.update(render_board(board, client.stats_snapshot(), time.time()), refresh=True)
+            final = render_board(board, client.stats_snapshot(), time.time(), live.console.height)
+            live.update(final, refresh=True)
             live.stop()
         await client.disconnect()
         await sink.close()
@@ -263,9 +264,12 @@ async def run_stream(options: StreamOptions) -> int:
 async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float) -> None:
     """Repaint at a fixed rate from the latest state, never per message."""
     interval = 1.0 / rate
+    loop = asyncio.get_running_loop()
     while True:
-        live.update(render_board(board, client.stats_snapshot(), time.time()), refresh=True)
-        await asyncio.sleep(interval)
+        started = loop.time()
+        height = live.console.height
+        live.update(render_board(board, client.stats_snapshot(), time.time(), height), refresh=True)
+        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
 
 async def _publish_stats(

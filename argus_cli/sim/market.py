@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,9 +51,23 @@ class Event:
     ask: float
     size: int
     total_volume: int
-    bids: list[list[float]]
-    asks: list[list[float]]
     _bodies: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def bids(self) -> list[list[float]]:
+        """Ten levels from the bid down; sizes derived from (symbol, seq), built on demand."""
+        return [
+            [_ticks(self.bid - i * TICK), _level_size(self.symbol, self.seq, i)]
+            for i in range(BOOK_LEVELS)
+            if self.bid - i * TICK >= TICK - 1e-9
+        ]
+
+    @property
+    def asks(self) -> list[list[float]]:
+        return [
+            [_ticks(self.ask + i * TICK), _level_size(self.symbol, self.seq, i + BOOK_LEVELS)]
+            for i in range(BOOK_LEVELS)
+        ]
 
     def body(self, data_type: str) -> bytes:
         """The message of ``data_type`` without ``type`` and ``sub``: ``"symbol":...}``.
@@ -80,6 +95,15 @@ class Event:
 
 def _ticks(value: float) -> float:
     return round(round(value / TICK) * TICK, 2)
+
+
+def _level_size(symbol: str, seq: int, level: int) -> int:
+    """A size of 100 to 5,000 shares: a cheap, stable hash of (symbol, seq, level)."""
+    x = (zlib.crc32(symbol.encode()) + seq * 0x9E3779B1 + level * 0x85EBCA77) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x2C1B3C6D) & 0xFFFFFFFF
+    x ^= x >> 12
+    return (x % 50 + 1) * 100
 
 
 class _SymbolState:
@@ -142,12 +166,6 @@ class Market:
         state.price = price
         state.seq += 1
         state.total_volume += size
-        bids = [
-            [_ticks(bid - i * TICK), rng.randint(1, 50) * 100]
-            for i in range(BOOK_LEVELS)
-            if bid - i * TICK >= TICK - 1e-9
-        ]
-        asks = [[_ticks(ask + i * TICK), rng.randint(1, 50) * 100] for i in range(BOOK_LEVELS)]
         event = Event(
             symbol=symbol,
             seq=state.seq,
@@ -157,8 +175,6 @@ class Market:
             ask=ask,
             size=size,
             total_volume=state.total_volume,
-            bids=bids,
-            asks=asks,
         )
         state.ring.append(event)
         return event
