@@ -32,6 +32,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient  # noqa: E402
 from argus_cli.cli.board import Board  # noqa: E402
 from argus_cli.cli.render import render_board  # noqa: E402
+from benchmarks.picows_probe import picows_rate  # noqa: E402
 
 SENDER = [sys.executable, str(ROOT / "benchmarks" / "sender.py")]
 SUBSCRIBE = b'{"op":"subscribe","id":"cli-1","symbols":["AAPL"],"data_types":["price"]}'
@@ -146,6 +147,12 @@ def ingest(count: int) -> None:
             base = asyncio.run(bare(s.url, n, batch))
         with Sender("--count", str(n), "--batch", str(batch)) as s:
             sdk_rate = asyncio.run(sdk(s.url, n))
+        picows_bare = picows_argus = None
+        if batch == 1:
+            with Sender("--count", str(n), "--batch", "1") as s:
+                picows_bare = asyncio.run(picows_rate(s.url, n, with_argus=False))
+            with Sender("--count", str(n), "--batch", "1") as s:
+                picows_argus = asyncio.run(picows_rate(s.url, n, with_argus=True))
         cli = cli_rate(n, batch)
         ws_cat = websocat_rate(n, batch)
         RESULTS[f"ingest_batch{batch}"] = {
@@ -158,6 +165,13 @@ def ingest(count: int) -> None:
             "websocat": None if ws_cat is None else round(ws_cat),
             "websocat_ratio": None if ws_cat is None else round(ws_cat / base, 2),
         }
+        if picows_bare is not None and picows_argus is not None:
+            RESULTS[f"ingest_batch{batch}"].update(
+                picows_bare=round(picows_bare),
+                picows_bare_ratio=round(picows_bare / base, 2),
+                picows_with_argus_decode=round(picows_argus),
+                picows_with_argus_ratio=round(picows_argus / base, 2),
+            )
 
 
 # --- latency ------------------------------------------------------------------------------
