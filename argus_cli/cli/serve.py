@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from typing import Annotated
@@ -11,7 +10,7 @@ import typer
 
 from ..sim import ChaosSpecError, Simulator, SimulatorConfig
 from . import exit_codes
-from .session import Outcome, setup_logging
+from .session import Outcome, run_async, setup_logging
 
 
 def serve(
@@ -50,7 +49,7 @@ def serve(
         raise typer.BadParameter(str(exc)) from None
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     try:
-        asyncio.run(_serve(simulator))
+        run_async(_serve(simulator))
     except OSError as exc:
         exit_codes.fail(
             exit_codes.CommandExit(

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+from collections.abc import Coroutine
 from contextlib import suppress
+from typing import Any, TypeVar, cast
 
 from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
 from ..exceptions import SubscriptionError
 from ..sim import Simulator, SimulatorConfig
 from . import exit_codes
 
-__all__ = ["Outcome", "connect_or_raise", "setup_logging", "start_demo", "subscribe_all"]
+__all__ = [
+    "Outcome",
+    "connect_or_raise",
+    "run_async",
+    "setup_logging",
+    "start_demo",
+    "subscribe_all",
+]
+
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, on uvloop when it is installed (``pip install argus-cli[fast]``)
+    unless ``ARGUS_NO_UVLOOP=1``."""
+    if not os.environ.get("ARGUS_NO_UVLOOP"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return cast(T, uvloop.run(main))
+    return asyncio.run(main)
 
 
 class _StderrHandler(logging.Handler):

@@ -19,7 +19,7 @@ from ..config import resolve
 from . import exit_codes, statefile
 from .console import make_console
 from .render import render_stats_table
-from .session import Outcome, connect_or_raise, setup_logging, subscribe_all
+from .session import Outcome, connect_or_raise, run_async, setup_logging, subscribe_all
 from .stream import parse_symbols
 
 
@@ -84,7 +84,7 @@ def _probe(
     symbols = parse_symbols(raw_symbols) if raw_symbols else []
     try:
         settings = resolve(profile, config, {"connection.url": url})
-        result = asyncio.run(_run_probe(settings.connection_config(), settings, symbols, duration))
+        result = run_async(_run_probe(settings.connection_config(), settings, symbols, duration))
     except Exception as exc:
         exit_codes.fail(exc)
     if result is None:

@@ -22,7 +22,7 @@ from . import exit_codes, statefile
 from .board import Board
 from .output import JsonLinesSink, StdoutClosed
 from .render import render_board
-from .session import Outcome, connect_or_raise, setup_logging, start_demo, subscribe_all
+from .session import Outcome, connect_or_raise, run_async, setup_logging, start_demo, subscribe_all
 
 __all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "stream"]
 
@@ -159,7 +159,7 @@ def stream(
 def run(options: StreamOptions) -> int:
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     try:
-        return asyncio.run(run_stream(options))
+        return run_async(run_stream(options))
     except Exception as exc:
         exit_codes.fail(exc)
 

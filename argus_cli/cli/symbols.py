@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from typing import Annotated
@@ -12,7 +11,7 @@ import typer
 from ..client import WebSocketClient
 from ..config import resolve
 from . import exit_codes
-from .session import Outcome, connect_or_raise, setup_logging
+from .session import Outcome, connect_or_raise, run_async, setup_logging
 
 
 def symbols(
@@ -29,7 +28,7 @@ def symbols(
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     try:
         settings = resolve(profile, config, {"connection.url": url})
-        names = asyncio.run(_list(WebSocketClient(settings.connection_config())))
+        names = run_async(_list(WebSocketClient(settings.connection_config())))
     except Exception as exc:
         exit_codes.fail(exc)
     if names is None:

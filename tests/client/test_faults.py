@@ -161,9 +161,13 @@ async def test_many_reconnects_leave_no_leaks(proxy: FaultProxy) -> None:
     def open_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
 
+    def rss_kib() -> int:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
     rec = Recorder(proxy.url, max_reconnect_attempts=5)
     await rec.start()
-    fds, tasks = open_fds(), len(asyncio.all_tasks())
+    fds, tasks, rss = open_fds(), len(asyncio.all_tasks()), rss_kib()
     for _ in range(100):
         before = rec.client.reconnect_count
         proxy.reset()
@@ -172,6 +176,7 @@ async def test_many_reconnects_leave_no_leaks(proxy: FaultProxy) -> None:
     assert rec.client.reconnect_count == 100
     assert abs(open_fds() - fds) <= 2
     assert len(asyncio.all_tasks()) <= tasks + 1
+    assert rss_kib() - rss < 10 * 1024
     await rec.stop()
     rec.assert_exact()
 
