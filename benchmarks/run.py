@@ -33,6 +33,7 @@ from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient  # n
 from argus_cli.cli.board import Board  # noqa: E402
 from argus_cli.cli.render import render_board  # noqa: E402
 from benchmarks.picows_probe import picows_rate  # noqa: E402
+from tests.procinfo import rss_kib  # noqa: E402
 
 SENDER = [sys.executable, str(ROOT / "benchmarks" / "sender.py")]
 SUBSCRIBE = b'{"op":"subscribe","id":"cli-1","symbols":["AAPL"],"data_types":["price"]}'
@@ -254,10 +255,12 @@ def simulator(seconds: float) -> None:
         text=True,
     )
     assert loop_proc.stdout is not None
-    port = loop_proc.stdout.readline().split()[1]
-    got = asyncio.run(count_messages(f"ws://127.0.0.1:{port}/ws", seconds, symbols))
-    loop_proc.terminate()
-    loop_proc.wait(10)
+    try:
+        port = loop_proc.stdout.readline().split()[1]
+        got = asyncio.run(count_messages(f"ws://127.0.0.1:{port}/ws", seconds, symbols))
+    finally:
+        loop_proc.terminate()
+        loop_proc.wait(10)
     out["bare_send_loop_1_client"] = round(got / seconds)
     for clients in (1, 10, 50):
         proc = subprocess.Popen(
@@ -274,10 +277,12 @@ def simulator(seconds: float) -> None:
             return sum(counts)
 
         CLOSED_SLOW.clear()
-        total = asyncio.run(many())
+        try:
+            total = asyncio.run(many())
+        finally:
+            proc.terminate()
+            proc.wait(10)
         out[f"sim_{clients}_clients_closed_1013"] = len(CLOSED_SLOW)
-        proc.terminate()
-        proc.wait(10)
         out[f"sim_{clients}_clients"] = round(total / seconds)
     out["sim_1_client_ratio"] = round(out["sim_1_clients"] / out["bare_send_loop_1_client"], 2)
     RESULTS["simulator"] = out
@@ -331,13 +336,6 @@ def table(seconds: float) -> None:
 # --- memory -------------------------------------------------------------------------------
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def memory(seconds: float) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
     out: dict[str, Any] = {}
@@ -349,16 +347,18 @@ def memory(seconds: float) -> None:
                 [sys.executable, "-m", "argus_cli", "stream", "AAPL", "--url", s.url, "--json"],
                 stdout=stdout, env=env,
             )  # fmt: skip
-            time.sleep(2)
-            start = rss_kib(proc.pid)
-            peak = start
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                time.sleep(1)
-                peak = max(peak, rss_kib(proc.pid))
-            end = rss_kib(proc.pid)
-            proc.terminate()
-            proc.wait(10)
+            try:
+                time.sleep(2)
+                start = rss_kib(proc.pid)
+                peak = start
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    time.sleep(1)
+                    peak = max(peak, rss_kib(proc.pid))
+                end = rss_kib(proc.pid)
+            finally:
+                proc.terminate()
+                proc.wait(10)
         out[label] = {
             "seconds": seconds,
             "rss_start_mib": round(start / 1024, 1),

@@ -24,21 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 from argus_cli.sim import Simulator, SimulatorConfig  # noqa: E402
 from tests.faultproxy import FaultProxy  # noqa: E402
+from tests.procinfo import open_fds as fds  # noqa: E402
+from tests.procinfo import rss_kib  # noqa: E402
 from tests.seqcheck import check  # noqa: E402
 
 SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "JPM", "V", "WMT"]
 HEARTBEAT, TIMEOUT, DELAY = 0.5, 0.5, 0.2
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 async def soak(seconds: float, rate: float) -> int:

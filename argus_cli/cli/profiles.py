@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..config import list_profiles, load_file, resolve, user_profiles_dir
-from . import exit_codes
+from . import exit_codes, options
 from .console import make_console
 
 app = typer.Typer(help="List and inspect connection profiles.", no_args_is_help=False)
@@ -36,10 +36,8 @@ def profiles(ctx: typer.Context) -> None:
 @app.command("show")
 def show(
     name: Annotated[str, typer.Argument(help="Profile name, e.g. dev.")],
-    config: Annotated[
-        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
-    ] = None,
-    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+    config: options.ConfigFile = None,
+    url: options.Url = None,
 ) -> None:
     """Show the resolved settings of a profile and where each value came from (key redacted)."""
     try:

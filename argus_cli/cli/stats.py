@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..client import WebSocketClient
 from ..config import resolve
-from . import exit_codes, statefile
+from . import exit_codes, options, statefile
 from .console import make_console
 from .render import render_stats_table
 from .session import Outcome, connect_or_raise, run_async, setup_logging, subscribe_all
@@ -35,14 +35,10 @@ def stats(
     duration: Annotated[
         float, typer.Option("--duration", min=0.1, help="With --probe: seconds to measure.")
     ] = 5.0,
-    profile: Annotated[
-        str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
-    ] = "dev",
-    config: Annotated[
-        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
-    ] = None,
-    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
+    profile: options.Profile = "dev",
+    config: options.ConfigFile = None,
+    url: options.Url = None,
+    no_color: options.NoColor = False,
 ) -> None:
     """Show the statistics of every running `argus stream`, or probe a server with --probe."""
     no_color = no_color or bool(os.environ.get("NO_COLOR"))

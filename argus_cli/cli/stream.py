@@ -18,7 +18,7 @@ from rich.live import Live
 from ..client import WebSocketClient
 from ..config import Resolved, resolve
 from ..protocol import rules
-from . import exit_codes, statefile
+from . import exit_codes, options, statefile
 from .board import Board
 from .output import JsonLinesSink, StdoutClosed
 from .render import render_board
@@ -73,13 +73,9 @@ def parse_types(raw: str | None) -> list[str] | None:
 
 def stream(
     symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL).")],
-    profile: Annotated[
-        str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
-    ] = "dev",
-    config: Annotated[
-        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
-    ] = None,
-    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+    profile: options.Profile = "dev",
+    config: options.ConfigFile = None,
+    url: options.Url = None,
     types: Annotated[
         str | None, typer.Option("--types", help="Comma list of price,volume,orderbook.")
     ] = None,
@@ -103,7 +99,7 @@ def stream(
     demo: Annotated[
         bool, typer.Option("--demo", help="Start the simulator in-process and stream from it.")
     ] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
+    no_color: options.NoColor = False,
     allow_insecure_key: Annotated[
         bool,
         typer.Option(

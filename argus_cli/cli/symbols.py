@@ -10,18 +10,14 @@ import typer
 
 from ..client import WebSocketClient
 from ..config import resolve
-from . import exit_codes
+from . import exit_codes, options
 from .session import Outcome, connect_or_raise, run_async, setup_logging
 
 
 def symbols(
-    profile: Annotated[
-        str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
-    ] = "dev",
-    config: Annotated[
-        str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")
-    ] = None,
-    url: Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")] = None,
+    profile: options.Profile = "dev",
+    config: options.ConfigFile = None,
+    url: options.Url = None,
     json_: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """List the symbols the server offers, one per line."""

@@ -375,8 +375,12 @@ class WebSocketClient:
         self._connected_at = time.time()
         opened = time.monotonic()
         try:
-            for sub_id in list(self._subs):
-                await self._send(self._encode_sub(sub_id, resume=True))
+            restored: set[str] = set()
+            while pending := [s for s in self._subs if s not in restored]:
+                for sub_id in pending:  # subscribe() may add more meanwhile: loop until none
+                    if sub_id in self._subs:
+                        await self._send(self._encode_sub(sub_id, resume=True))
+                    restored.add(sub_id)
             self._state = ConnectionState.CONNECTED
             self._connected.set()
             log.info("connected to %s", self.config.safe_url)

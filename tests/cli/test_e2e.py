@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.cli.helpers import ARGUS, ThreadedSim, argus_env, argus_serve, run_argus, wait_for
+from tests.procinfo import rss_kib
 
 
 def test_serve_then_stream_json(tmp_path: Path) -> None:
@@ -174,49 +177,77 @@ def test_stats_ignores_and_removes_dead_streams(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == [] and not ghost.exists()
 
 
+def _run_on_pty(args: list[str], env: dict[str, str], ready: Any) -> tuple[str, int]:
+    """Run argus on a pseudo-terminal until ``ready(text)``, then Ctrl-C; (screen, exit code)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: argus on the pty
+        os.execvpe(ARGUS[0], [*ARGUS, *args], env)
+    screen = b""
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([fd], [], [], 0.2)
+            if readable:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:
+                    break
+            if ready(screen.decode(errors="replace")):
+                break
+        os.kill(pid, signal.SIGINT)
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return screen.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
 def test_live_table_on_a_real_terminal(tmp_path: Path) -> None:
     env = argus_env(tmp_path, COLUMNS="150", LINES="30", TERM="xterm-256color")
     with ThreadedSim() as sim:
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: argus on the pty
-            os.execvpe(ARGUS[0], [*ARGUS, "stream", "AAPL", "GOOGL", "--url", sim.url], env)
-        screen = b""
-        deadline = time.monotonic() + 15
-        try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if ready:
-                    try:
-                        screen += os.read(fd, 65536)
-                    except OSError:
-                        break
-                text = screen.decode(errors="replace")
-                if "connected" in text and "GOOGL" in text and text.count("AAPL") >= 2:
-                    break
-            os.kill(pid, signal.SIGINT)
-            while True:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                screen += chunk
-        finally:
-            _, status = os.waitpid(pid, 0)
-            os.close(fd)
-    text = screen.decode(errors="replace")
+        text, code = _run_on_pty(
+            ["stream", "AAPL", "GOOGL", "--url", sim.url],
+            env,
+            lambda t: "connected" in t and "GOOGL" in t and t.count("AAPL") >= 2,
+        )
+        plain, plain_code = _run_on_pty(
+            ["stream", "AAPL", "--url", sim.url, "--no-color"],
+            env,
+            lambda t: "connected" in t and t.count("AAPL") >= 2,
+        )
     for expected in ("Symbol", "Last", "Bid", "Ask", "AAPL", "GOOGL", "connected", "latency"):
         assert expected in text, expected
-    assert "Traceback" not in text
-    assert os.waitstatus_to_exitcode(status) == 130
+    assert "Traceback" not in text and code == 130
+    assert "\x1b[32m" in text or "\x1b[31m" in text or "\x1b[1;32m" in text  # colours on
+    assert "AAPL" in plain and plain_code == 130
+    assert not re.search(r"\x1b\[[0-9;]*3[0-7]m", plain)  # no colours with --no-color
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+def test_stats_watch_keeps_the_table_live(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, COLUMNS="150", LINES="30", TERM="xterm-256color")
+    with ThreadedSim() as sim:
+        stream = subprocess.Popen(
+            [*ARGUS, "stream", "AAPL", "--url", sim.url, "--json"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for((tmp_path / "run" / "argus" / f"stream-{stream.pid}.json").exists)
+            text, code = _run_on_pty(
+                ["stats", "--watch"], env, lambda t: t.count(str(stream.pid)) >= 2
+            )
+        finally:
+            stream.send_signal(signal.SIGINT)
+            stream.wait(10)
+    assert text.count(str(stream.pid)) >= 2  # repainted
+    assert "connected" in text and code == 0
 
 
 def test_stdout_nobody_reads_never_freezes_or_grows(tmp_path: Path) -> None:
@@ -241,9 +272,9 @@ def test_stdout_nobody_reads_never_freezes_or_grows(tmp_path: Path) -> None:
             state_file = tmp_path / "run" / "argus" / f"stream-{proc.pid}.json"
             wait_for(state_file.exists)
             time.sleep(2.0)  # let the pipe and every buffer fill (observing, not syncing)
-            first = _rss_kib(proc.pid)
+            first = rss_kib(proc.pid)
             time.sleep(3.0)
-            second = _rss_kib(proc.pid)
+            second = rss_kib(proc.pid)
             # the event loop still runs: stats keep being published
             stats = json.loads(state_file.read_text())
             assert stats["queue_depth"] <= stats["queue_capacity"] + 1000

@@ -154,3 +154,22 @@ def test_probe() -> None:
     assert report["connect_ms"] > 0 and report["ping_ms"] > 0
     assert report["messages_received"] > 10 and report["symbols"] == ["AAPL"]
     assert report["state"] == "connected"
+
+
+def test_gap_lines_reach_the_json_output() -> None:
+    with ThreadedSim(chaos="skip-seq=10%", rate=200, seed=5) as sim:
+        result = runner.invoke(app, ["stream", "AAPL", "--url", sim.url, "--count", "300"])
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    gaps = [m for m in lines if m["type"] == "gap"]
+    assert gaps and all(g["source"] == "argus" and g["from_seq"] <= g["to_seq"] for g in gaps)
+    assert len([m for m in lines if m["type"] != "gap"]) == 300  # gap lines are extra
+
+
+def test_format_jsonl_is_json() -> None:
+    with ThreadedSim() as sim:
+        result = runner.invoke(
+            app, ["stream", "AAPL", "--url", sim.url, "--format", "jsonl", "--count", "2"]
+        )
+    assert result.exit_code == 0
+    assert [json.loads(x)["symbol"] for x in result.stdout.splitlines()] == ["AAPL", "AAPL"]

@@ -307,3 +307,28 @@ async def test_debug_logs_never_show_the_key(
     await client.disconnect()
     assert "Authorization" in caplog.text  # websockets did log the header...
     assert "k-123456789-secret" not in caplog.text  # ...without its value
+
+
+async def test_an_oversized_frame_closes_with_1009_and_the_client_reconnects() -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    connections = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.send('{"type":"welcome","protocol":1,"connection_id":"x"}')
+        await ws.send('{"type":"heartbeat","pad":"' + "x" * 5000 + '"}')
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        client = WebSocketClient(
+            fast_config(
+                f"ws://127.0.0.1:{port}/ws", max_message_size=1024, max_reconnect_attempts=2
+            )
+        )
+        await client.connect()
+        await client.wait_stopped()
+    assert connections == 2  # closed on the big frame, tried again, gave up
+    assert "1009" in str(client.failure)

@@ -7,7 +7,6 @@ hole that a reported gap does not cover.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +18,7 @@ from argus_cli.sim import Simulator
 from tests.client.test_client import wait_until
 from tests.conftest import SimFactory
 from tests.faultproxy import FaultProxy
+from tests.procinfo import open_fds, rss_kib
 from tests.seqcheck import check
 
 HEARTBEAT = 0.4
@@ -158,13 +158,6 @@ async def test_server_down_then_up(proxy: FaultProxy) -> None:
 
 
 async def test_many_reconnects_leave_no_leaks(proxy: FaultProxy) -> None:
-    def open_fds() -> int:
-        return len(os.listdir("/proc/self/fd"))
-
-    def rss_kib() -> int:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-
     rec = Recorder(proxy.url, max_reconnect_attempts=5)
     await rec.start()
     fds, tasks, rss = open_fds(), len(asyncio.all_tasks()), rss_kib()
