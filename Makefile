@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/argus stream --demo AAPL GOOGL MSFT
+	@$(BIN)/argus stream --demo AAPL GOOGL MSFT || test $$? -eq 130  # Ctrl-C ends the demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check argus_cli tests benchmarks
