@@ -222,8 +222,12 @@ async def test_reconnect_resumes_without_loss_or_duplicates(sim: Simulator) -> N
 
 
 async def test_resume_past_the_ring_reports_a_gap(make_sim: SimFactory) -> None:
+    from tests.faultproxy import FaultProxy
+
     sim = await make_sim(ring_size=3, rate=400, symbols=["AAPL"])
-    client = WebSocketClient(fast_config(sim.url, reconnect_delay=0.3))
+    proxy = FaultProxy("127.0.0.1", sim.port)
+    await proxy.start()
+    client = WebSocketClient(fast_config(proxy.url, max_reconnect_attempts=20))
     seen: list[int] = []
     gaps: list[dict[str, Any]] = []
     client.add_message_handler("price", lambda m: seen.append(m["seq"]))
@@ -231,10 +235,13 @@ async def test_resume_past_the_ring_reports_a_gap(make_sim: SimFactory) -> None:
     await client.connect()
     await client.subscribe("s1", SubscriptionConfig(["AAPL"], ["price"]))
     await wait_until(lambda: len(seen) >= 5)
-    reset_all(sim)
+    await proxy.down()  # away until the ring of 3 no longer holds what we missed
+    await wait_until(lambda: sim.market.last_seq("AAPL") > seen[-1] + 10)
+    await proxy.up()
     await wait_until(lambda: len(gaps) >= 1)
     await wait_until(lambda: len(seen) >= 20)
     await client.disconnect()
+    await proxy.stop()
     gap = gaps[0]
     assert gap["reason"] == "not_in_buffer" and gap["source"] == "argus"
     covered = set(seen) | set(range(gap["from_seq"], gap["to_seq"] + 1))
