@@ -11,10 +11,19 @@ from hypothesis import HealthCheck, settings
 
 from argus_cli.sim import Simulator, SimulatorConfig
 
+# `make test` is deterministic (derandomize): the same examples every run, so CI never
+# flakes on a newly drawn one. HYPOTHESIS_PROFILE=explore draws fresh examples, more of them.
 settings.register_profile(
-    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile("ci")
+settings.register_profile(
+    "explore", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _CLEARED_PREFIXES = ("ARGUS_",)
 _CLEARED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LINES")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -113,7 +113,10 @@ keys = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_
 
 @given(keys)
 def test_redaction_removes_any_key(key: str) -> None:
-    text = f"headers: Authorization: Bearer {key}\nother {key} here"
+    template = "headers: Authorization: Bearer {}\nother {} here"
+    # a key that is part of the fixed text (say "Authoriz") cannot be told apart from it
+    assume(key not in template.replace("{}", " ") and key not in "> Authorization: Bearer ***")
+    text = template.format(key, key)
     assert key not in redact_text(text, (key,))
     record = logging.LogRecord(
         "websockets.client", logging.DEBUG, "", 0, "> Authorization: Bearer %s", (key,), None
