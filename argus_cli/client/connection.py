@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -34,17 +32,17 @@ from ..protocol.codec import Message, UnknownMessageType
 from .backoff import Backoff
 from .buffer import MessageBuffer
 from .config import ConnectionConfig, ConnectionState, SubscriptionConfig
+from .dispatch import Dispatcher, FrameHandler, Handler
 from .metrics import LatencyWindow, RateMeter
 from .redact import install_log_redaction
+from .replies import PendingReplies
 from .sequence import SequenceTracker
-from .transport import classify, open_connection
+from .transport import classify, describe_close, describe_close_ws, open_connection
 
 log = logging.getLogger("argus_cli.client")
 
 __all__ = ["FrameHandler", "Handler", "WebSocketClient"]
 
-Handler = Callable[[Message], Any]
-FrameHandler = Callable[[list[Message]], Any]
 
 DATA_TYPES = frozenset(rules.DATA_TYPES)
 HEALTHY_AFTER = 2.0  # seconds up (or a first data message) before backoff resets
@@ -63,15 +61,14 @@ class WebSocketClient:
         self._state = ConnectionState.DISCONNECTED
         self._subs: dict[str, SubscriptionConfig] = {}
         self._tracking: dict[str, bool] = {}  # sub id -> counts seq gaps (hot-path cache)
-        self._handlers: dict[str, list[Handler]] = {}
-        self._frame_handlers: list[FrameHandler] = []
+        self._dispatch = Dispatcher()
         self._tracker = SequenceTracker()
-        self._pending: dict[tuple[str, Any], asyncio.Future[Message]] = {}
+        self._replies = PendingReplies()
         self._ws: ClientConnection | None = None
         self._buffer: MessageBuffer[Message] | None = None
         self._connected: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatch_task: asyncio.Task[None] | None = None
         self._closing = False
         self._nonce = 0
         # stats
@@ -83,7 +80,6 @@ class WebSocketClient:
         self.duplicates = 0
         self.decode_errors = 0
         self.unknown_messages = 0
-        self.handler_errors = 0
         self.connection_id: str | None = None
         self.last_error: str | None = None
         self._connected_at: float | None = None
@@ -113,8 +109,11 @@ class WebSocketClient:
             self._closing = False
             self.failure = None
             self._runner = asyncio.create_task(self._run(), name="argus-connection")
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch(), name="argus-dispatch")
+        if self._dispatch_task is None or self._dispatch_task.done():
+            assert self._buffer is not None
+            self._dispatch_task = asyncio.create_task(
+                self._dispatch.run(self._buffer), name="argus-dispatch"
+            )
         if self._connected.is_set():
             return True
         waiter = asyncio.ensure_future(self._connected.wait())
@@ -131,18 +130,15 @@ class WebSocketClient:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close(1000, "client disconnect")
-        for task in (self._runner, self._dispatcher):
+        for task in (self._runner, self._dispatch_task):
             if task is not None and not task.done():
                 task.cancel()
-        for task in (self._runner, self._dispatcher):
+        for task in (self._runner, self._dispatch_task):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._runner = self._dispatcher = None
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(NotConnectedError("client disconnected"))
-        self._pending.clear()
+        self._runner = self._dispatch_task = None
+        self._replies.fail_all(NotConnectedError("client disconnected"))
         if self._buffer is not None:
             self._buffer.clear()
         if self._connected is not None:
@@ -226,25 +222,22 @@ class WebSocketClient:
         """Call ``handler(data)`` for every message of ``data_type`` ("debug": every one)."""
         if not callable(handler):
             raise ConfigError("handler must be callable")
-        self._handlers.setdefault(data_type, []).append(handler)
+        self._dispatch.add(data_type, handler)
 
     def remove_message_handler(self, data_type: str, handler: Handler) -> None:
-        handlers = self._handlers.get(data_type)
-        if handlers and handler in handlers:
-            handlers.remove(handler)
-            if not handlers:
-                del self._handlers[data_type]
+        self._dispatch.remove(data_type, handler)
 
     def add_frame_handler(self, handler: FrameHandler) -> None:
         """Call ``handler(messages)`` once per frame with its data and gap messages, in order.
 
         The fast path for consumers that write in bulk (the CLI's JSON lines).
         """
-        self._frame_handlers.append(handler)
+        if not callable(handler):
+            raise ConfigError("handler must be callable")
+        self._dispatch.add_frame(handler)
 
     def remove_frame_handler(self, handler: FrameHandler) -> None:
-        if handler in self._frame_handlers:
-            self._frame_handlers.remove(handler)
+        self._dispatch.remove_frame(handler)
 
     async def list_symbols(self) -> list[str]:
         reply = await self._request(("symbols", None), codec.encode_list_symbols())
@@ -271,7 +264,7 @@ class WebSocketClient:
             "messages_received": self.messages_received,
             "messages_sent": self.messages_sent,
             "reconnect_count": self.reconnect_count,
-            "errors": self.errors,
+            "errors": self.errors + self._dispatch.failures,
             "state": self._state.value,
             "connection_id": self.connection_id,
             "subscriptions_count": len(self._subs),
@@ -284,7 +277,7 @@ class WebSocketClient:
             "gaps": self.gaps,
             "duplicates_dropped": self.duplicates,
             "decode_errors": self.decode_errors,
-            "handler_errors": self.handler_errors,
+            "handler_errors": self._dispatch.failures,
             "unknown_messages": self.unknown_messages,
             "last_message_age": (
                 None if self._last_message_at is None else round(now - self._last_message_at, 3)
@@ -393,11 +386,11 @@ class WebSocketClient:
                 if not self._healthy and time.monotonic() - opened >= HEALTHY_AFTER:
                     self._healthy = True
         except ConnectionClosed as exc:
-            self.last_error = f"connection closed: {_describe_close(exc)}"
+            self.last_error = f"connection closed: {describe_close(exc)}"
         except OSError as exc:
             self.last_error = f"connection lost: {exc}"
         else:
-            self.last_error = f"connection closed: {_describe_close_ws(ws)}"
+            self.last_error = f"connection closed: {describe_close_ws(ws)}"
         finally:
             self._ws = None
             self._connected.clear()
@@ -491,11 +484,11 @@ class WebSocketClient:
         elif kind == "error":
             self._on_error(msg)
         elif kind in ("subscribed", "unsubscribed"):
-            self._resolve((kind, msg["id"]), msg)
+            self._replies.resolve((kind, msg["id"]), msg)
         elif kind == "symbols":
-            self._resolve(("symbols", None), msg)
+            self._replies.resolve(("symbols", None), msg)
         elif kind == "pong":
-            self._resolve(("pong", msg.get("nonce")), msg)
+            self._replies.resolve(("pong", msg.get("nonce")), msg)
         out.append(msg)
 
     def _on_error(self, msg: Message) -> None:
@@ -503,80 +496,28 @@ class WebSocketClient:
         sub_id = msg.get("id")
         text = f"server error {msg['code']}: {msg['message']}"
         self.last_error = text
-        future = self._pending.pop(("subscribed", sub_id), None) if sub_id else None
+        awaited = sub_id is not None and self._replies.waiting(("subscribed", sub_id))
         where = ""
         if sub_id:
             sub = self._subs.get(sub_id)
             symbols = f" {','.join(sub.symbols)}" if sub else ""
             where = f" (subscription {sub_id}{symbols})"
         # the caller of subscribe() gets the exception; anything else is said here
-        log.log(logging.INFO if future else logging.WARNING, "%s%s", text, where)
+        log.log(logging.INFO if awaited else logging.WARNING, "%s%s", text, where)
         if sub_id is None:
             return
         error = SubscriptionError(msg["message"], code=msg["code"], subscription_id=sub_id)
-        if future is not None and not future.done():
-            future.set_exception(error)
-        elif (
+        if not self._replies.fail(("subscribed", sub_id), error) and (
             msg["code"] not in ("unknown_subscription", "duplicate_id", "rate_limited")
             and sub_id in self._subs
         ):
             self._forget(sub_id)  # restored after a reconnect, then refused: dropped, loudly
-        future = self._pending.pop(("unsubscribed", sub_id), None)
-        if future is not None and not future.done():
-            future.set_exception(error)
+        self._replies.fail(("unsubscribed", sub_id), error)
 
     def _forget(self, sub_id: str) -> None:
         self._subs.pop(sub_id, None)
         self._tracking.pop(sub_id, None)
         self._tracker.forget(sub_id)
-
-    def _resolve(self, key: tuple[str, Any], msg: Message) -> None:
-        future = self._pending.pop(key, None)
-        if future is not None and not future.done():
-            future.set_result(msg)
-
-    # --- dispatching (user code runs here, never in the reader) ----------------------
-
-    async def _dispatch(self) -> None:
-        assert self._buffer is not None
-        buffer = self._buffer
-        isawaitable = inspect.isawaitable
-        while True:
-            batch = await buffer.get()
-            handlers = self._handlers
-            debug = handlers.get("debug")
-            for msg in batch:
-                chain = handlers.get(msg["type"])
-                if debug:
-                    chain = [*(chain or ()), *debug]
-                if not chain:
-                    continue
-                for handler in chain:
-                    try:  # inline rather than a coroutine per call: this is the hot path
-                        result = handler(msg)
-                        if result is not None and isawaitable(result):
-                            await result
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        self._handler_failed(handler)
-            if self._frame_handlers:
-                data = [m for m in batch if "source" in m]
-                if data:
-                    for frame_handler in list(self._frame_handlers):
-                        try:
-                            result = frame_handler(data)
-                            if result is not None and isawaitable(result):
-                                await result
-                        except asyncio.CancelledError:
-                            raise
-                        except Exception:
-                            self._handler_failed(frame_handler)
-
-    def _handler_failed(self, handler: Callable[[Any], Any]) -> None:
-        self.errors += 1
-        self.handler_errors += 1
-        log.exception("message handler %r raised; the stream carries on", handler)
 
     # --- sending ----------------------------------------------------------------------
 
@@ -600,8 +541,7 @@ class WebSocketClient:
     async def _request(self, key: tuple[str, Any], data: bytes) -> Message:
         if self._ws is None:
             raise NotConnectedError(f"not connected to {self.config.safe_url}")
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
+        future = self._replies.expect(key)
         try:
             await self._send(data)
             return await asyncio.wait_for(future, self.config.timeout)
@@ -612,18 +552,4 @@ class WebSocketClient:
         except ConnectionClosed:
             raise NotConnectedError(f"connection to {self.config.safe_url} closed") from None
         finally:
-            if self._pending.get(key) is future:
-                del self._pending[key]
-
-
-def _describe_close(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd or exc.sent
-    if frame is None:
-        return "no close frame (network failure or reset)"
-    reason = f" {frame.reason}" if frame.reason else ""
-    return f"code {frame.code}{reason}"
-
-
-def _describe_close_ws(ws: ClientConnection) -> str:
-    code = ws.close_code
-    return "no close frame" if code is None else f"code {code} {ws.close_reason or ''}".strip()
+            self._replies.done_with(key, future)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ..exceptions import (
     ArgusConnectionError,
@@ -28,7 +28,14 @@ from .config import ConnectionConfig
 
 log = logging.getLogger("argus_cli.client")
 
-__all__ = ["Failure", "classify", "is_loopback", "open_connection"]
+__all__ = [
+    "Failure",
+    "classify",
+    "describe_close",
+    "describe_close_ws",
+    "is_loopback",
+    "open_connection",
+]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -147,3 +154,16 @@ def classify(exc: BaseException, config: ConnectionConfig) -> Failure:
         return Failure(ArgusConnectionError(message, url=url), fatal=False)
     message = f"connection to {url} failed: {type(exc).__name__}: {str(exc)[:200]}"
     return Failure(ArgusConnectionError(message, url=url), fatal=False)
+
+
+def describe_close(exc: ConnectionClosed) -> str:
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return "no close frame (network failure or reset)"
+    reason = f" {frame.reason}" if frame.reason else ""
+    return f"code {frame.code}{reason}"
+
+
+def describe_close_ws(ws: ClientConnection) -> str:
+    code = ws.close_code
+    return "no close frame" if code is None else f"code {code} {ws.close_reason or ''}".strip()

@@ -1,0 +1,87 @@
+"""Handlers: the registry, and the task that runs them off the socket reader.
+
+User code runs here, never in the reader: the reader fills a bounded
+``MessageBuffer`` and this task drains it in order. A handler that raises is
+logged and counted; it never stops the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..protocol.codec import Message
+from .buffer import MessageBuffer
+
+log = logging.getLogger("argus_cli.client")
+
+__all__ = ["Dispatcher", "FrameHandler", "Handler"]
+
+Handler = Callable[[Message], Any]
+FrameHandler = Callable[[list[Message]], Any]
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        self.handlers: dict[str, list[Handler]] = {}
+        self.frame_handlers: list[FrameHandler] = []
+        self.failures = 0
+
+    def add(self, data_type: str, handler: Handler) -> None:
+        self.handlers.setdefault(data_type, []).append(handler)
+
+    def remove(self, data_type: str, handler: Handler) -> None:
+        handlers = self.handlers.get(data_type)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+            if not handlers:
+                del self.handlers[data_type]
+
+    def add_frame(self, handler: FrameHandler) -> None:
+        self.frame_handlers.append(handler)
+
+    def remove_frame(self, handler: FrameHandler) -> None:
+        if handler in self.frame_handlers:
+            self.frame_handlers.remove(handler)
+
+    async def run(self, buffer: MessageBuffer[Message]) -> None:
+        """Deliver every batch in order: per-type handlers, "debug", then frame handlers."""
+        isawaitable = inspect.isawaitable
+        while True:
+            batch = await buffer.get()
+            handlers = self.handlers
+            debug = handlers.get("debug")
+            for msg in batch:
+                chain = handlers.get(msg["type"])
+                if debug:
+                    chain = [*(chain or ()), *debug]
+                if not chain:
+                    continue
+                for handler in chain:
+                    try:  # inline rather than a coroutine per call: this is the hot path
+                        result = handler(msg)
+                        if result is not None and isawaitable(result):
+                            await result
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        self._failed(handler)
+            if self.frame_handlers:
+                data = [m for m in batch if "source" in m]
+                if data:
+                    for frame_handler in list(self.frame_handlers):
+                        try:
+                            result = frame_handler(data)
+                            if result is not None and isawaitable(result):
+                                await result
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            self._failed(frame_handler)
+
+    def _failed(self, handler: Callable[[Any], Any]) -> None:
+        self.failures += 1
+        log.exception("message handler %r raised; the stream carries on", handler)
