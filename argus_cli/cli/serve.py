@@ -65,7 +65,7 @@ async def _serve(simulator: Simulator) -> None:
     await simulator.start()
     sys.stdout.write(simulator.url + "\n")
     sys.stdout.flush()
-    auth = "API key required" if simulator._expected_auth else "no API key required"
+    auth = "API key required" if simulator.requires_key else "no API key required"
     print(
         f"argus: simulating {len(simulator.market.symbols)} symbols at "
         f"{simulator.config.rate:g} events/s each ({auth}); Ctrl-C to stop",

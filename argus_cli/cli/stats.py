@@ -14,8 +14,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ..client import WebSocketClient
-from ..config import resolve
+from ..client import ConnectionConfig, WebSocketClient
+from ..config import Resolved, resolve
 from . import exit_codes, options, statefile
 from .console import make_console
 from .render import render_stats_table
@@ -97,7 +97,7 @@ def _probe(
 
 
 async def _run_probe(
-    connection: Any, settings: Any, symbols: list[str], duration: float
+    connection: ConnectionConfig, settings: Resolved, symbols: list[str], duration: float
 ) -> dict[str, Any] | None:
     outcome = Outcome()
     outcome.install_signals()

@@ -88,6 +88,10 @@ class Simulator:
     # --- lifecycle --------------------------------------------------------------------
 
     @property
+    def requires_key(self) -> bool:
+        return self._expected_auth is not None
+
+    @property
     def url(self) -> str:
         host = self.config.host
         if ":" in host:
