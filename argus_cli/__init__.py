@@ -1,41 +1,13 @@
 """argus: real-time market data for the terminal, pipelines and Python.
 
-The SDK (see SDK.md) is re-exported here and from ``argus_cli.websocket_client``.
+The SDK (see the README) is re-exported here and from ``argus_cli.websocket_client``.
 """
 
 from __future__ import annotations
 
-from .websocket_client import (
-    ArgusConnectionError,
-    ArgusError,
-    AuthenticationError,
-    ConfigError,
-    ConnectionConfig,
-    ConnectionState,
-    QuickStartClient,
-    ReconnectExhausted,
-    SubscriptionConfig,
-    SubscriptionError,
-    SubscriptionLimitError,
-    WebSocketClient,
-    WebSocketClientManager,
-)
+from . import websocket_client
+from .websocket_client import *  # noqa: F403  (the public surface, listed once there)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ArgusConnectionError",
-    "ArgusError",
-    "AuthenticationError",
-    "ConfigError",
-    "ConnectionConfig",
-    "ConnectionState",
-    "QuickStartClient",
-    "ReconnectExhausted",
-    "SubscriptionConfig",
-    "SubscriptionError",
-    "SubscriptionLimitError",
-    "WebSocketClient",
-    "WebSocketClientManager",
-    "__version__",
-]
+__all__ = [*websocket_client.__all__, "__version__"]
