@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..client.transport import is_loopback
 from ..sim import ChaosSpecError, Simulator, SimulatorConfig
 from . import exit_codes
 from .session import Outcome, run_async, setup_logging
@@ -66,6 +67,12 @@ async def _serve(simulator: Simulator) -> None:
     sys.stdout.write(simulator.url + "\n")
     sys.stdout.flush()
     auth = "API key required" if simulator.requires_key else "no API key required"
+    if not simulator.requires_key and not is_loopback(simulator.config.host):
+        print(
+            f"argus: warning: listening on {simulator.config.host} without an API key: anyone "
+            "who can reach this port can connect (set ARGUS_SERVER_API_KEY)",
+            file=sys.stderr,
+        )
     print(
         f"argus: simulating {len(simulator.market.symbols)} symbols at "
         f"{simulator.config.rate:g} events/s each ({auth}); Ctrl-C to stop",

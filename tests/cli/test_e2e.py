@@ -287,3 +287,14 @@ def test_stdout_nobody_reads_never_freezes_or_grows(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_serve_warns_when_open_to_the_network_without_a_key(tmp_path: Path) -> None:
+    env = argus_env(tmp_path)
+    with argus_serve(env, "--host", "0.0.0.0") as (proc, url):
+        assert url.startswith("ws://0.0.0.0:")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    assert "without an API key" in err and proc.returncode == 0
