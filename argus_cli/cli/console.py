@@ -11,6 +11,7 @@ PIPE_WIDTH = 240  # piped human output is not cut to 80 columns
 
 
 def make_console(no_color: bool = False) -> Console:
+    """A console for human output; ``--no-color`` or ``NO_COLOR`` turn colours off."""
     no_color = no_color or bool(os.environ.get("NO_COLOR"))
     width = None if sys.stdout.isatty() else PIPE_WIDTH
     return Console(no_color=no_color, highlight=False, width=width)

@@ -41,7 +41,6 @@ def stats(
     no_color: options.NoColor = False,
 ) -> None:
     """Show the statistics of every running `argus stream`, or probe a server with --probe."""
-    no_color = no_color or bool(os.environ.get("NO_COLOR"))
     if probe:
         _probe(symbols or [], duration, profile, config, url, json_, no_color)
         return

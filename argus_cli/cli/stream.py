@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 
 from ..client import WebSocketClient
@@ -20,6 +19,7 @@ from ..config import Resolved, resolve
 from ..protocol import rules
 from . import exit_codes, options, statefile
 from .board import Board
+from .console import make_console
 from .output import JsonLinesSink, StdoutClosed
 from .render import render_board
 from .session import Outcome, connect_or_raise, run_async, setup_logging, start_demo, subscribe_all
@@ -146,7 +146,7 @@ def stream(
         count=count,
         duration=duration,
         demo=demo,
-        no_color=no_color or bool(os.environ.get("NO_COLOR")),
+        no_color=no_color,
     )
     code = run(options)
     raise typer.Exit(code)
@@ -221,7 +221,7 @@ async def run_stream(options: StreamOptions) -> int:
             raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
         publisher = asyncio.create_task(_publish_stats(client, options, started, settings.profile))
         if options.table:
-            console = Console(no_color=options.no_color, highlight=False)
+            console = make_console(options.no_color)
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
             painter = asyncio.create_task(_paint(live, board, client, settings.refresh_per_second))

@@ -3,7 +3,7 @@
 Usable from Python and tests::
 
     async with Simulator(SimulatorConfig(port=0, rate=50)) as sim:
-        print(sim.url)          # ws://127.0.0.1:PORT/ws
+        url = sim.url           # ws://127.0.0.1:PORT/ws
 
 Any request path is accepted. Auth (Bearer key, constant-time compare) and the
 connection cap are enforced before the upgrade (HTTP 401 / 503).
