@@ -114,14 +114,7 @@ class WebSocketClient:
             self._dispatch_task = asyncio.create_task(
                 self._dispatch.run(self._buffer), name="argus-dispatch"
             )
-        if self._connected.is_set():
-            return True
-        waiter = asyncio.ensure_future(self._connected.wait())
-        await asyncio.wait({waiter, self._runner}, return_when=asyncio.FIRST_COMPLETED)
-        if waiter.done():
-            return True
-        waiter.cancel()
-        return False
+        return await self._until_connected() is True
 
     async def disconnect(self) -> None:
         """Close with code 1000, stop reconnecting and cancel background tasks."""
@@ -155,16 +148,25 @@ class WebSocketClient:
             return
         if self._runner is None:
             raise self.failure or NotConnectedError("call connect() first")
+        outcome = await self._until_connected(timeout)
+        if outcome is None:
+            raise ReplyTimeout(f"not connected within {timeout}s")
+        if outcome is False:
+            raise self.failure or NotConnectedError("the client stopped")
+
+    async def _until_connected(self, timeout: float | None = None) -> bool | None:
+        """True once connected, False if the connection loop ended first, None on timeout."""
+        assert self._connected is not None and self._runner is not None
+        if self._connected.is_set():
+            return True
         waiter = asyncio.ensure_future(self._connected.wait())
         done, _ = await asyncio.wait(
             {waiter, self._runner}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if waiter in done:
-            return
+            return True
         waiter.cancel()
-        if not done:
-            raise ReplyTimeout(f"not connected within {timeout}s")
-        raise self.failure or NotConnectedError("the client stopped")
+        return False if done else None
 
     async def wait_stopped(self) -> None:
         """Return once the connection loop has ended: disconnected, or given up (``failure``)."""
