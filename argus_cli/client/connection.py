@@ -385,8 +385,6 @@ class WebSocketClient:
                 batch = ingest(frame)
                 if batch and not buffer.offer(batch):
                     await buffer.put(batch)  # full: stop reading until there is room
-                if not self._healthy and time.monotonic() - opened >= HEALTHY_AFTER:
-                    self._healthy = True
         except ConnectionClosed as exc:
             self.last_error = f"connection closed: {describe_close(exc)}"
         except OSError as exc:
@@ -397,8 +395,8 @@ class WebSocketClient:
             self._ws = None
             self._connected.clear()
             self._connected_at = None
-            if not self._healthy and time.monotonic() - opened >= HEALTHY_AFTER:
-                self._healthy = True
+            if time.monotonic() - opened >= HEALTHY_AFTER:
+                self._healthy = True  # up long enough; a data message also counts (_ingest)
         return self._healthy
 
     # --- receiving --------------------------------------------------------------------
