@@ -91,12 +91,18 @@ class Outcome:
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        try:
-            await asyncio.wait_for(self.done.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+    async def hold(self, client: WebSocketClient, duration: float | None) -> None:
+        """Wait for a reason to stop, the client giving up (its failure is raised),
+        or ``duration`` seconds."""
+        stopped = asyncio.ensure_future(client.wait_stopped())
+        finished = asyncio.ensure_future(self.done.wait())
+        await asyncio.wait(
+            {stopped, finished}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+        )
+        stopped.cancel()
+        finished.cancel()
+        if not self.done.is_set() and client.failure is not None:
+            raise client.failure
 
 
 async def start_demo() -> Simulator:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import statistics
@@ -112,17 +111,9 @@ async def _run_probe(
         live = await subscribe_all(client, connection, settings.subscription_config(symbols))
         if not live:
             raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
-        stopped = asyncio.ensure_future(client.wait_stopped())
-        finished = asyncio.ensure_future(outcome.done.wait())
-        await asyncio.wait(
-            {stopped, finished}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
-        )
-        stopped.cancel()
-        finished.cancel()
+        await outcome.hold(client, duration)
         if outcome.done.is_set():
             return None
-        if client.failure is not None:
-            raise client.failure
         result = client.stats_snapshot()
         result.update(
             symbols=symbols,

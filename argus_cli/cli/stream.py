@@ -225,17 +225,8 @@ async def run_stream(options: StreamOptions) -> int:
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
             painter = asyncio.create_task(_paint(live, board, client, settings.refresh_per_second))
-        stopped = asyncio.ensure_future(client.wait_stopped())
-        finished = asyncio.ensure_future(outcome.done.wait())
-        await asyncio.wait(
-            {stopped, finished}, timeout=options.duration, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in (stopped, finished):
-            task.cancel()
-        if not outcome.done.is_set():
-            if client.failure is not None:
-                raise client.failure
-            outcome.finish(exit_codes.OK)  # --duration reached
+        await outcome.hold(client, options.duration)
+        outcome.finish(exit_codes.OK)  # --duration reached (a no-op if something else ended it)
         if outcome.message:
             raise exit_codes.CommandExit(outcome.code, outcome.message)
         return outcome.code
