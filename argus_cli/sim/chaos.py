@@ -28,6 +28,7 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -197,8 +198,7 @@ class Chaos:
         await asyncio.gather(*tasks)
 
     @staticmethod
-    async def _every(period: float, action: object) -> None:
-        assert callable(action)
+    async def _every(period: float, action: Callable[[], object]) -> None:
         while True:
             await asyncio.sleep(period)
             result = action()

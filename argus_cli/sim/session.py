@@ -18,6 +18,7 @@ from ..protocol.server_codec import (
     ListSymbols,
     OpError,
     Ping,
+    Request,
     Subscribe,
     Unsubscribe,
     decode_op,
@@ -181,6 +182,14 @@ class Session:
             self.enqueue(encode_error(OpError("rate_limited", "too many messages; slow down")))
             return
         request = decode_op(data, self.sim.market.states)
+        try:
+            self._serve(request)
+        except Exception:  # a bug of ours must not cost the client its connection
+            log.exception("internal error handling a message on %s", self.connection_id)
+            sub_id = getattr(request, "id", None)
+            self.enqueue(encode_error(OpError("internal", "internal server error", sub_id)))
+
+    def _serve(self, request: Request | OpError) -> None:
         if isinstance(request, OpError):
             self.reply_error(request)
         elif isinstance(request, Subscribe):
@@ -216,6 +225,9 @@ class Session:
             t: b'{"type":"' + t.encode() + b'","sub":' + sub_json + b"," for t in sub.data_types
         }
         route = Route(self, sub, prefixes)
+        market = self.sim.market
+        # everything that can fail happens before the reply: refused whole, or started whole
+        replays = {symbol: market.events_after(symbol, seq) for symbol, seq in sub.resume.items()}
         self.send_message(
             {
                 "type": "subscribed",
@@ -225,9 +237,7 @@ class Session:
                 "update_frequency": sub.update_frequency,
             }
         )
-        market = self.sim.market
-        for symbol, seq in sub.resume.items():
-            events, gap = market.events_after(symbol, seq)
+        for symbol, (events, gap) in replays.items():
             if gap is not None:
                 self.send_message(
                     {
@@ -283,8 +293,9 @@ class Session:
         beats = asyncio.create_task(self.heartbeats())
         try:
             async for data in self.ws:
-                if not self.closed:  # closing: ignore the rest, let the close finish
-                    self.handle(data)
+                if self.closed:  # closing: ignore the rest, let the close finish
+                    continue
+                self.handle(data)
         except ConnectionClosed:
             pass
         finally:

@@ -325,3 +325,20 @@ async def test_connection_cap_answers_503(make_sim: SimFactory) -> None:
     with pytest.raises(InvalidStatus) as info:
         await RawClient.open(sim.url)
     assert info.value.response.status_code == 503
+
+
+async def test_an_internal_failure_answers_internal_and_keeps_the_connection(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("bug in the replay ring")
+
+    monkeypatch.setattr(sim.market, "events_after", broken)
+    raw = await RawClient.open(sim.url)
+    await raw.send(subscribe_op("s1", ["AAPL"], resume={"AAPL": 1}))
+    error, before = await raw.expect(lambda m: m.get("type") == "error")
+    assert error["code"] == "internal" and "bug" not in error["message"]
+    assert error["id"] == "s1"
+    assert not [m for m in before if m.get("type") == "subscribed"]  # refused whole
+    await raw.send({"op": "ping", "nonce": 7})
+    assert (await raw.expect_type("pong"))["nonce"] == 7
