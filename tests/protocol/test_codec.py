@@ -188,3 +188,65 @@ def test_server_codec_refuses_unknown_fields() -> None:
         b'{"op":"subscribe","id":"s","symbols":["AAPL"],"data_types":["price"],"x":1}', {"AAPL"}
     )
     assert isinstance(result, OpError) and result.code == "bad_request" and "'x'" in result.message
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+numbers = st.one_of(st.integers(-(2**53), 2**53), finite)
+data_messages = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "type": st.just("price"),
+            "sub": st.text(max_size=8),
+            "symbol": st.text(max_size=8),
+            "price": numbers,
+            "bid": numbers,
+            "ask": numbers,
+            "timestamp": numbers,
+            "seq": st.integers(1, 2**62),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("volume"),
+            "sub": st.text(max_size=8),
+            "symbol": st.text(max_size=8),
+            "volume": numbers,
+            "total_volume": numbers,
+            "timestamp": numbers,
+            "seq": st.integers(1, 2**62),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("orderbook"),
+            "sub": st.text(max_size=8),
+            "symbol": st.text(max_size=8),
+            "bids": st.lists(st.lists(numbers, min_size=2, max_size=2), max_size=3),
+            "asks": st.lists(st.lists(numbers, min_size=2, max_size=2), max_size=3),
+            "timestamp": numbers,
+            "seq": st.integers(1, 2**62),
+        }
+    ),
+)
+
+
+def _canonical(value: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@given(st.lists(data_messages, min_size=1, max_size=4), st.booleans())
+def test_fast_path_gives_exactly_what_json_says(messages: list[Any], batch: bool) -> None:
+    """The msgspec fast path and the plain parse agree, ints staying ints."""
+    value: Any = messages if batch or len(messages) > 1 else messages[0]
+    text = json.dumps(value)
+    decoded, errors = codec.decode_frame(text)
+    assert errors == []
+    assert _canonical(decoded) == _canonical(messages)
+
+
+def test_extra_fields_are_kept() -> None:
+    extra = dict(PRICE, venue="XNAS", conditions=["@", "F"])
+    decoded, errors = codec.decode_frame(json.dumps(extra))
+    assert errors == [] and decoded == [extra]
