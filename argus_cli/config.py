@@ -23,7 +23,7 @@ from typing import Any
 import platformdirs
 import yaml
 
-from .client.config import ConnectionConfig, SubscriptionConfig
+from .client.config import ConnectionConfig, SubscriptionConfig, connection_problems
 from .client.redact import redact_url
 from .exceptions import ConfigError, ProfileError
 from .protocol import rules
@@ -180,7 +180,7 @@ def load_file(path: Path | str, env: Mapping[str, str] | None = None) -> dict[st
         for key, value in body.items():
             name = f"{section}.{key}"
             if name not in SCHEMA:
-                known = sorted(k.split(".", 1)[1] for k in SCHEMA if k.startswith(section + "."))
+                known = sorted(_section(SCHEMA, section))
                 problems.append(f"{name}: unknown key (known: {', '.join(known)})")
                 continue
             value = _interpolate(value, env, name, problems)
@@ -195,6 +195,12 @@ def load_file(path: Path | str, env: Mapping[str, str] | None = None) -> dict[st
     if problems:
         raise ProfileError(source, problems)
     return out
+
+
+def _section(values: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The ``section.*`` entries of a flat mapping, keyed by field name."""
+    prefix = section + "."
+    return {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
 
 
 def _check_values(values: Mapping[str, Any]) -> list[str]:
@@ -213,20 +219,11 @@ def _check_values(values: Mapping[str, Any]) -> list[str]:
     rate = values.get("display.refresh_per_second")
     if rate is not None and not 0 < rate <= 60:
         problems.append(f"display.refresh_per_second: must be above 0 and at most 60, not {rate}")
-    connection = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("connection.")}
+    connection = _section(values, "connection")
     if connection:
-        probe = dict(connection)
-        probe.setdefault("url", DEFAULTS["connection.url"])
-        try:
-            config = ConnectionConfig(**probe)
-        except ConfigError as exc:
-            text = str(exc).split(": ", 1)[-1]
-            for reason in text.split("; "):
-                field_name = reason.split(" ", 1)[0]
-                key = f"connection.{field_name}" if f"connection.{field_name}" in SCHEMA else ""
-                problems.append(f"{key}: {reason}" if key else reason)
-        else:
-            del config
+        defaults = _section(DEFAULTS, "connection")
+        for field_name, reason in connection_problems({**defaults, **connection}):
+            problems.append(f"connection.{field_name}: {reason}")
     return problems
 
 
@@ -263,10 +260,7 @@ class Resolved:
         self.origins[key] = origin
 
     def connection_config(self) -> ConnectionConfig:
-        kwargs = {
-            k.split(".", 1)[1]: v for k, v in self.values.items() if k.startswith("connection.")
-        }
-        return ConnectionConfig(**kwargs)
+        return ConnectionConfig(**_section(self.values, "connection"))
 
     def subscription_config(self, symbols: list[str]) -> SubscriptionConfig:
         return SubscriptionConfig(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,42 @@ def check_url(url: Any) -> str | None:
     return None
 
 
+def connection_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, reason) for every invalid ConnectionConfig value; empty when all are valid.
+
+    Shared by ``ConnectionConfig`` and the profile loader, which names the file key.
+    """
+    out: list[tuple[str, str]] = []
+    reason = check_url(values.get("url"))
+    if reason:
+        out.append(("url", reason))
+    api_key = values.get("api_key")
+    if api_key is not None and (
+        not isinstance(api_key, str) or not api_key or any(c in api_key for c in "\r\n\0")
+    ):
+        out.append(("api_key", "api_key must be a non-empty string without line breaks"))
+    attempts = values.get("max_reconnect_attempts", 0)
+    if not _is_int(attempts) or attempts < 0:
+        out.append(("max_reconnect_attempts", "max_reconnect_attempts must be an integer >= 0"))
+    for name, floor, strict in (
+        ("reconnect_delay", ">= 0", False),
+        ("heartbeat_interval", "> 0", True),
+        ("timeout", "> 0", True),
+        ("max_backoff", "> 0", True),
+    ):
+        value = values.get(name, 1)
+        if not rules.is_number(value) or (value <= 0 if strict else value < 0):
+            out.append((name, f"{name} must be a number {floor}, not {value!r}"))
+    for name in ("max_subscriptions", "max_message_size", "queue_size"):
+        value = values.get(name, 1)
+        if not _is_int(value) or value < 1:
+            out.append((name, f"{name} must be an integer >= 1, not {value!r}"))
+    ca_file = values.get("ca_file")
+    if ca_file is not None and not isinstance(ca_file, str):
+        out.append(("ca_file", "ca_file must be a path"))
+    return out
+
+
 @dataclass(repr=False)
 class ConnectionConfig:
     """How to reach a server and how hard to try. See SDK.md."""
@@ -62,42 +99,12 @@ class ConnectionConfig:
     ca_file: str | None = None
     insecure_skip_verify: bool = False
     allow_insecure_key: bool = False
-    _problems: list[str] = field(default_factory=list, init=False, compare=False)
 
     def __post_init__(self) -> None:
-        problems = self.problems()
+        problems = connection_problems(vars(self))
         if problems:
-            raise ConfigError("invalid ConnectionConfig: " + "; ".join(problems))
-
-    def problems(self) -> list[str]:
-        """Every invalid value, each as a one-line reason (empty when valid)."""
-        out: list[str] = []
-        reason = check_url(self.url)
-        if reason:
-            out.append(reason)
-        if self.api_key is not None and (
-            not isinstance(self.api_key, str)
-            or not self.api_key
-            or any(c in self.api_key for c in "\r\n\0")
-        ):
-            out.append("api_key must be a non-empty string without line breaks")
-        if not _is_int(self.max_reconnect_attempts) or self.max_reconnect_attempts < 0:
-            out.append("max_reconnect_attempts must be an integer >= 0")
-        for name in ("reconnect_delay",):
-            value = getattr(self, name)
-            if not rules.is_number(value) or value < 0:
-                out.append(f"{name} must be a number >= 0, not {value!r}")
-        for name in ("heartbeat_interval", "timeout", "max_backoff"):
-            value = getattr(self, name)
-            if not rules.is_number(value) or value <= 0:
-                out.append(f"{name} must be a number > 0, not {value!r}")
-        for name in ("max_subscriptions", "max_message_size", "queue_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                out.append(f"{name} must be an integer >= 1, not {value!r}")
-        if self.ca_file is not None and not isinstance(self.ca_file, str):
-            out.append("ca_file must be a path")
-        return out
+            reasons = "; ".join(reason for _, reason in problems)
+            raise ConfigError(f"invalid ConnectionConfig: {reasons}")
 
     @property
     def safe_url(self) -> str:
