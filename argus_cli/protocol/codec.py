@@ -128,19 +128,6 @@ def _levels_ok(levels: Any) -> bool:
 
 
 def _check_price(m: Message) -> str | None:
-    g = m.get
-    seq = g("seq")
-    if (  # the hot path: one expression, no calls beyond dict lookups
-        type(seq) is int
-        and seq >= 1
-        and type(g("sub")) is str
-        and type(g("symbol")) is str
-        and type(g("price")) in _NUM
-        and type(g("bid")) in _NUM
-        and type(g("ask")) in _NUM
-        and type(g("timestamp")) in _NUM
-    ):
-        return None
     if not (_str(m, "sub") and _str(m, "symbol") and _num(m, "price") and _num(m, "timestamp")):
         return "price message needs sub, symbol, price and timestamp"
     if not (_num(m, "bid") and _num(m, "ask")):
