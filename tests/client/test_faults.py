@@ -206,7 +206,7 @@ async def test_slow_handler_pauses_reading_with_bounded_memory(make_sim: SimFact
         ("reset=0.5s", lambda s: s["reconnect_count"] >= 2),
         ("stall=1.2s:0.8s", lambda s: s["reconnect_count"] >= 1),
         ("flap=2s:0.3s", lambda s: s["reconnect_count"] >= 1),
-        ("garbage=20%", lambda s: s["decode_errors"] > 0 and s["unknown_messages"] >= 0),
+        ("garbage=20%", lambda s: s["decode_errors"] > 0),
         ("dup-seq=5%", lambda s: s["duplicates_dropped"] > 0),
         ("skip-seq=5%", lambda s: s["gaps"] > 0),
     ],

@@ -192,41 +192,27 @@ def test_server_codec_refuses_unknown_fields() -> None:
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 numbers = st.one_of(st.integers(-(2**53), 2**53), finite)
+
+
+def _data(kind: str, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid data message of ``kind``: the common fields plus ``fields``."""
+    return st.fixed_dictionaries(
+        {
+            "type": st.just(kind),
+            "sub": st.text(max_size=8),
+            "symbol": st.text(max_size=8),
+            **fields,
+            "timestamp": numbers,
+            "seq": st.integers(1, 2**62),
+        }
+    )
+
+
+levels = st.lists(st.lists(numbers, min_size=2, max_size=2), max_size=3)
 data_messages = st.one_of(
-    st.fixed_dictionaries(
-        {
-            "type": st.just("price"),
-            "sub": st.text(max_size=8),
-            "symbol": st.text(max_size=8),
-            "price": numbers,
-            "bid": numbers,
-            "ask": numbers,
-            "timestamp": numbers,
-            "seq": st.integers(1, 2**62),
-        }
-    ),
-    st.fixed_dictionaries(
-        {
-            "type": st.just("volume"),
-            "sub": st.text(max_size=8),
-            "symbol": st.text(max_size=8),
-            "volume": numbers,
-            "total_volume": numbers,
-            "timestamp": numbers,
-            "seq": st.integers(1, 2**62),
-        }
-    ),
-    st.fixed_dictionaries(
-        {
-            "type": st.just("orderbook"),
-            "sub": st.text(max_size=8),
-            "symbol": st.text(max_size=8),
-            "bids": st.lists(st.lists(numbers, min_size=2, max_size=2), max_size=3),
-            "asks": st.lists(st.lists(numbers, min_size=2, max_size=2), max_size=3),
-            "timestamp": numbers,
-            "seq": st.integers(1, 2**62),
-        }
-    ),
+    _data("price", price=numbers, bid=numbers, ask=numbers),
+    _data("volume", volume=numbers, total_volume=numbers),
+    _data("orderbook", bids=levels, asks=levels),
 )
 
 
