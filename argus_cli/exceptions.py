@@ -5,8 +5,10 @@ The tree::
     ArgusError
     ├── ConfigError                 a config object or profile file is invalid
     │   └── ProfileError            a profile file: names the file, holds every problem
+    │   └── ChaosSpecError          an ``argus serve --chaos`` spec is invalid
     ├── ProtocolError               a message breaks the wire protocol
     │   ├── DecodeError             a received frame cannot be decoded (remote fault)
+    │   │   └── UnknownMessageType  a well-formed message of an unknown type (skipped)
     │   └── EncodeError             an outgoing op is invalid (local fault)
     ├── ArgusConnectionError        the connection could not be made or kept
     │   ├── AuthenticationError     the server refused the API key (HTTP 401/403): fatal
@@ -15,9 +17,11 @@ The tree::
     │   ├── InsecureTransportError  an API key would travel over plain ws:// to a remote host
     │   └── ReconnectExhausted      max_reconnect_attempts consecutive failures
     ├── SubscriptionError           the server refused a subscription (carries code and id)
-    ├── SubscriptionLimitError      more than max_subscriptions
+    │   └── SubscriptionLimitError  more than max_subscriptions (refused locally)
+    ├── SinkError                   a sink (JSON lines, a recording, ...) could not take data
     ├── NotConnectedError           an operation needs a live connection
-    └── ReplyTimeout                the server did not answer a request within ``timeout``
+    ├── ReplyTimeout                the server did not answer a request within ``timeout``
+    └── InternalError               a bug inside argus: the stream stopped (state ERROR)
 
 Messages never contain the API key; URLs in messages are redacted.
 """
@@ -28,16 +32,19 @@ __all__ = [
     "ArgusConnectionError",
     "ArgusError",
     "AuthenticationError",
+    "ChaosSpecError",
     "ConfigError",
     "DecodeError",
     "EncodeError",
     "HandshakeRejected",
     "InsecureTransportError",
+    "InternalError",
     "NotConnectedError",
     "ProfileError",
     "ProtocolError",
     "ReconnectExhausted",
     "ReplyTimeout",
+    "SinkError",
     "SubscriptionError",
     "SubscriptionLimitError",
     "TLSVerificationError",
@@ -62,12 +69,20 @@ class ProfileError(ConfigError):
         super().__init__(f"invalid configuration in {source}:\n{lines}")
 
 
+class ChaosSpecError(ConfigError):
+    """The ``--chaos`` spec is not valid; the message names the part."""
+
+
 class ProtocolError(ArgusError):
     """A message breaks the argus wire protocol."""
 
 
 class DecodeError(ProtocolError):
     """A frame received from the peer could not be decoded."""
+
+
+class UnknownMessageType(DecodeError):
+    """A well-formed message of a type this client does not know (skipped, not an error)."""
 
 
 class EncodeError(ProtocolError, ValueError):
@@ -126,8 +141,28 @@ class SubscriptionError(ArgusError):
         super().__init__(message)
 
 
-class SubscriptionLimitError(ArgusError, ValueError):
-    """Subscribing would exceed ``max_subscriptions``."""
+class SubscriptionLimitError(SubscriptionError, ValueError):
+    """Subscribing would exceed ``max_subscriptions`` (refused before anything is sent)."""
+
+    def __init__(self, message: str, *, subscription_id: str | None = None) -> None:
+        super().__init__(message, code="too_many_subscriptions", subscription_id=subscription_id)
+
+
+class SinkError(ArgusError):
+    """A sink could not take data (standard output closed or full, a disk error, ...).
+
+    Unlike a handler that raises (logged and counted), a failing sink stops the
+    stream: data it should have kept would otherwise be lost silently.
+    """
+
+    def __init__(self, message: str, *, sink: str = "") -> None:
+        self.sink = sink
+        super().__init__(message)
+
+
+class InternalError(ArgusError):
+    """An unexpected exception inside argus (a bug). The stream stopped in state ERROR;
+    ``__cause__`` holds the original exception."""
 
 
 class NotConnectedError(ArgusError):

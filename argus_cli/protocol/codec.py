@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 
-from ..exceptions import DecodeError, EncodeError
+from ..exceptions import DecodeError, EncodeError, UnknownMessageType
 from . import rules
 
 Message = dict[str, Any]
@@ -33,10 +33,6 @@ __all__ = [
     "encode_subscribe",
     "encode_unsubscribe",
 ]
-
-
-class UnknownMessageType(DecodeError):
-    """A well-formed message of a type this client does not know (skipped, not an error)."""
 
 
 # --- encoding -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from enum import IntEnum, StrEnum
 from typing import Any, Final
 
 PROTOCOL_VERSION: Final = 1
@@ -19,32 +20,37 @@ FREQUENCIES: Final = ("realtime", "1s", "5s", "1m")
 FREQUENCY_SECONDS: Final[Mapping[str, float]] = {"1s": 1.0, "5s": 5.0, "1m": 60.0}
 FILTER_KEYS: Final = ("min_price", "max_price")
 
-ERROR_CODES: Final = (
-    "bad_request",
-    "unknown_op",
-    "invalid_symbol",
-    "invalid_data_type",
-    "invalid_frequency",
-    "invalid_filter",
-    "duplicate_id",
-    "unknown_subscription",
-    "too_many_subscriptions",
-    "rate_limited",
-    "internal",
-)
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an ``error`` message (PROTOCOL.md "Replies")."""
+
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_OP = "unknown_op"
+    INVALID_SYMBOL = "invalid_symbol"
+    INVALID_DATA_TYPE = "invalid_data_type"
+    INVALID_FREQUENCY = "invalid_frequency"
+    INVALID_FILTER = "invalid_filter"
+    DUPLICATE_ID = "duplicate_id"
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes with a meaning in PROTOCOL.md ("Close codes")."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    RESTART = 1012
+    TRY_AGAIN = 1013
+
 
 SUBSCRIPTION_ID_RE: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/\-]{1,20}")
-
-# Close codes (PROTOCOL.md "Close codes").
-CLOSE_NORMAL: Final = 1000
-CLOSE_GOING_AWAY: Final = 1001
-CLOSE_POLICY: Final = 1008
-CLOSE_TOO_BIG: Final = 1009
-CLOSE_INTERNAL: Final = 1011
-CLOSE_RESTART: Final = 1012
-CLOSE_TRY_AGAIN: Final = 1013
-RETRYABLE_CLOSE_CODES: Final = frozenset({1001, 1006, 1011, 1012, 1013})
 
 
 def is_number(value: Any) -> bool:
@@ -54,10 +60,6 @@ def is_number(value: Any) -> bool:
         and not isinstance(value, bool)
         and (isinstance(value, int) or math.isfinite(value))
     )
-
-
-def is_seq(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def check_subscription_id(value: Any) -> str | None:

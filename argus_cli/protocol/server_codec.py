@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from . import rules
+from .rules import ErrorCode
 
 __all__ = [
     "ListSymbols",
@@ -60,7 +61,7 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class OpError:
-    code: str
+    code: ErrorCode
     message: str
     id: str | None = None
 
@@ -80,29 +81,31 @@ def decode_op(data: str | bytes, universe: Collection[str]) -> Request | OpError
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return OpError("bad_request", f"malformed JSON: {str(exc)[:100]}")
+        return OpError(ErrorCode.BAD_REQUEST, f"malformed JSON: {str(exc)[:100]}")
     if type(obj) is not dict:
-        return OpError("bad_request", "a client message must be a JSON object")
+        return OpError(ErrorCode.BAD_REQUEST, "a client message must be a JSON object")
     op = obj.get("op")
     if type(op) is not str:
-        return OpError("bad_request", "missing or non-string field 'op'")
+        return OpError(ErrorCode.BAD_REQUEST, "missing or non-string field 'op'")
     known = _KNOWN_FIELDS.get(op)
     if known is None:
-        return OpError("unknown_op", f"unknown op: {op[:40]!r}")
+        return OpError(ErrorCode.UNKNOWN_OP, f"unknown op: {op[:40]!r}")
     sub_id = obj.get("id") if type(obj.get("id")) is str else None
     extra = sorted(set(obj) - known)
     if extra:
-        return OpError("bad_request", f"unknown field {extra[0][:40]!r} for op {op}", sub_id)
+        return OpError(
+            ErrorCode.BAD_REQUEST, f"unknown field {extra[0][:40]!r} for op {op}", sub_id
+        )
     if op == "list_symbols":
         return ListSymbols()
     if op == "ping":
         nonce = obj.get("nonce")
         if isinstance(nonce, (dict, list)):
-            return OpError("bad_request", "ping nonce must be a number or a string")
+            return OpError(ErrorCode.BAD_REQUEST, "ping nonce must be a number or a string")
         return Ping(nonce)
     reason = rules.check_subscription_id(obj.get("id"))
     if reason:
-        return OpError("bad_request", reason)
+        return OpError(ErrorCode.BAD_REQUEST, reason)
     assert sub_id is not None
     if op == "unsubscribe":
         return Unsubscribe(sub_id)
@@ -114,39 +117,43 @@ def _decode_subscribe(
 ) -> Request | OpError:
     symbols = obj.get("symbols")
     if type(symbols) is not list or not symbols:
-        return OpError("bad_request", "symbols must be a non-empty list", sub_id)
+        return OpError(ErrorCode.BAD_REQUEST, "symbols must be a non-empty list", sub_id)
     for symbol in symbols:
         reason = rules.check_symbol(symbol)
         if reason:
-            return OpError("invalid_symbol", reason, sub_id)
+            return OpError(ErrorCode.INVALID_SYMBOL, reason, sub_id)
         if symbol not in universe:
-            return OpError("invalid_symbol", f"unknown symbol: {symbol}", sub_id)
+            return OpError(ErrorCode.INVALID_SYMBOL, f"unknown symbol: {symbol}", sub_id)
     if len(set(symbols)) != len(symbols):
-        return OpError("bad_request", "symbols are repeated", sub_id)
+        return OpError(ErrorCode.BAD_REQUEST, "symbols are repeated", sub_id)
     data_types = obj.get("data_types")
     reason = rules.check_data_types(data_types)
     if reason:
-        return OpError("invalid_data_type", reason, sub_id)
+        return OpError(ErrorCode.INVALID_DATA_TYPE, reason, sub_id)
     assert isinstance(data_types, list)
     frequency = obj.get("update_frequency", "realtime")
     reason = rules.check_frequency(frequency)
     if reason:
-        return OpError("invalid_frequency", reason, sub_id)
+        return OpError(ErrorCode.INVALID_FREQUENCY, reason, sub_id)
     filters = obj.get("filters")
     reason = rules.check_filters(filters)
     if reason:
-        return OpError("invalid_filter", reason, sub_id)
+        return OpError(ErrorCode.INVALID_FILTER, reason, sub_id)
     filters = filters or {}
     resume = obj.get("resume")
     reason = rules.check_resume(resume)
     if reason:
-        return OpError("bad_request", reason, sub_id)
+        return OpError(ErrorCode.BAD_REQUEST, reason, sub_id)
     resume = resume or {}
     if resume and frequency != "realtime":
-        return OpError("bad_request", "resume is allowed on realtime subscriptions only", sub_id)
+        return OpError(
+            ErrorCode.BAD_REQUEST, "resume is allowed on realtime subscriptions only", sub_id
+        )
     stray = [s for s in resume if s not in symbols]
     if stray:
-        return OpError("bad_request", f"resume names {stray[0]}, which is not subscribed", sub_id)
+        return OpError(
+            ErrorCode.BAD_REQUEST, f"resume names {stray[0]}, which is not subscribed", sub_id
+        )
     return Subscribe(
         id=sub_id,
         symbols=tuple(symbols),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .chaos import Chaos, ChaosSpecError
+from ..exceptions import ChaosSpecError
+from .chaos import Chaos
 from .market import DEFAULT_UNIVERSE, Market
 from .server import Simulator, SimulatorConfig
 

@@ -32,16 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..exceptions import ChaosSpecError
+from ..protocol.rules import CloseCode
 from .market import Event
 
 if TYPE_CHECKING:
     from .server import Simulator
 
 __all__ = ["GARBAGE_FRAMES", "Chaos", "ChaosSpecError", "parse_duration"]
-
-
-class ChaosSpecError(ValueError):
-    """The --chaos spec is not valid; the message names the part."""
 
 
 GARBAGE_FRAMES: tuple[bytes, ...] = (
@@ -231,4 +229,4 @@ class Chaos:
     def _flap(self, sim: Simulator, duration: float) -> None:
         self.refusing_until = time.monotonic() + duration
         for session in list(sim.sessions):
-            session.close(1012, "service restart (chaos flap)")
+            session.close(CloseCode.RESTART, "service restart (chaos flap)")

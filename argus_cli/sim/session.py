@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..protocol import rules
+from ..protocol.rules import CloseCode, ErrorCode
 from ..protocol.server_codec import (
     ListSymbols,
     OpError,
@@ -86,7 +87,7 @@ class Session:
             return
         queue = self.queue
         if len(queue) >= self.config.send_queue:
-            self.close(rules.CLOSE_TRY_AGAIN, "slow consumer: send queue full")
+            self.close(CloseCode.TRY_AGAIN, "slow consumer: send queue full")
             return
         queue.append(frame)
         if not self.wake.is_set():
@@ -177,9 +178,11 @@ class Session:
         if not self._allow():
             self.violations += 1
             if self.violations > self.config.max_violations:
-                self.close(rules.CLOSE_POLICY, "control message rate limit exceeded", flush=True)
+                self.close(CloseCode.POLICY, "control message rate limit exceeded", flush=True)
                 return
-            self.enqueue(encode_error(OpError("rate_limited", "too many messages; slow down")))
+            self.enqueue(
+                encode_error(OpError(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
+            )
             return
         request = decode_op(data, self.sim.market.states)
         try:
@@ -187,7 +190,7 @@ class Session:
         except Exception:  # a bug of ours must not cost the client its connection
             log.exception("internal error handling a message on %s", self.connection_id)
             sub_id = getattr(request, "id", None)
-            self.enqueue(encode_error(OpError("internal", "internal server error", sub_id)))
+            self.enqueue(encode_error(OpError(ErrorCode.INTERNAL, "internal server error", sub_id)))
 
     def _serve(self, request: Request | OpError) -> None:
         if isinstance(request, OpError):
@@ -204,21 +207,23 @@ class Session:
             )
 
     def reply_error(self, error: OpError) -> None:
-        if error.code in ("bad_request", "unknown_op"):
+        if error.code in (ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP):
             self.bad_messages += 1
             if self.bad_messages > self.config.max_bad_messages:
-                self.close(rules.CLOSE_POLICY, "too many bad messages", flush=True)
+                self.close(CloseCode.POLICY, "too many bad messages", flush=True)
                 return
         self.enqueue(encode_error(error))
 
     def subscribe(self, sub: Subscribe) -> None:
         if sub.id in self.routes:
-            self.reply_error(OpError("duplicate_id", f"subscription id in use: {sub.id}", sub.id))
+            self.reply_error(
+                OpError(ErrorCode.DUPLICATE_ID, f"subscription id in use: {sub.id}", sub.id)
+            )
             return
         if len(self.routes) >= self.config.max_subscriptions:
             limit = self.config.max_subscriptions
             msg = f"at most {limit} subscriptions per connection"
-            self.reply_error(OpError("too_many_subscriptions", msg, sub.id))
+            self.reply_error(OpError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, msg, sub.id))
             return
         sub_json = orjson.dumps(sub.id)
         prefixes = {
@@ -268,7 +273,7 @@ class Session:
         route = self.routes.pop(request.id, None)
         if route is None:
             msg = f"no subscription with id {request.id}"
-            self.reply_error(OpError("unknown_subscription", msg, request.id))
+            self.reply_error(OpError(ErrorCode.UNKNOWN_SUBSCRIPTION, msg, request.id))
             return
         self.sim.detach_route(route)
         flusher = self.flushers.pop(request.id, None)
@@ -288,7 +293,7 @@ class Session:
         )
         chaos = self.sim.chaos
         if chaos is not None and chaos.accept_close:
-            self.close(rules.CLOSE_INTERNAL, "closed after handshake (chaos accept-close)")
+            self.close(CloseCode.INTERNAL, "closed after handshake (chaos accept-close)")
         sender = asyncio.create_task(self.sender())
         beats = asyncio.create_task(self.heartbeats())
         try:
