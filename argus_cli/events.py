@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-__all__ = ["GapEvent", "OrderbookEvent", "PriceEvent", "VolumeEvent"]
+__all__ = ["Event", "GapEvent", "OrderbookEvent", "PriceEvent", "VolumeEvent"]
 
 
 class PriceEvent(TypedDict):
@@ -68,3 +68,6 @@ class GapEvent(TypedDict):
     data_type: NotRequired[str]
     source: str
     received: float
+
+
+Event = PriceEvent | VolumeEvent | OrderbookEvent | GapEvent

@@ -6,6 +6,7 @@ Handlers update it at any rate; the renderer reads it at the repaint rate.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,10 +67,10 @@ class Row:
 class Board:
     def __init__(self, symbols: list[str]) -> None:
         self.rows: dict[str, Row] = {s: Row(s) for s in symbols}
-        self.gaps: list[dict[str, Any]] = []
+        self.gaps: list[Mapping[str, Any]] = []
         self.book_symbol = symbols[0] if len(symbols) == 1 else None
 
-    def update(self, msg: dict[str, Any]) -> None:
+    def update(self, msg: Mapping[str, Any]) -> None:
         kind = msg.get("type")
         row = self.rows.get(msg.get("symbol", ""))
         if row is None:
@@ -106,6 +107,6 @@ class Board:
             self.gaps.append(msg)
             del self.gaps[:-20]
 
-    def update_frame(self, messages: list[dict[str, Any]]) -> None:
+    def update_frame(self, messages: Sequence[Mapping[str, Any]]) -> None:
         for msg in messages:
             self.update(msg)

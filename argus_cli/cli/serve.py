@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from ..client.transport import is_loopback
+from ..client.transports.options import is_loopback
 from ..sim import ChaosSpecError, Simulator, SimulatorConfig
 from . import exit_codes
-from .session import Outcome, run_async, setup_logging
+from .runtime import Outcome, run_async, setup_logging
 
 
 def serve(

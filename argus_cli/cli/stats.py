@@ -18,7 +18,7 @@ from ..config import Resolved, resolve
 from . import exit_codes, options, statefile
 from .console import make_console
 from .render import render_stats_table
-from .session import Outcome, connect_or_raise, run_async, setup_logging, subscribe_all
+from .runtime import Outcome, connect_or_raise, run_async, setup_logging, subscribe_all
 from .stream import parse_symbols
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,13 +17,14 @@ from rich.live import Live
 
 from ..client import WebSocketClient
 from ..config import Resolved, resolve
+from ..events import Event
 from ..protocol import rules
+from ..sinks import JsonLinesSink, OutputClosed
 from . import exit_codes, options, statefile
 from .board import Board
 from .console import make_console
-from .output import JsonLinesSink, StdoutClosed
 from .render import render_board
-from .session import Outcome, connect_or_raise, run_async, setup_logging, start_demo, subscribe_all
+from .runtime import Outcome, connect_or_raise, run_async, setup_logging, start_demo, subscribe_all
 
 __all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "stream"]
 
@@ -173,47 +175,20 @@ async def run_stream(options: StreamOptions) -> int:
     client = WebSocketClient(connection)
     template = settings.subscription_config(options.symbols)
     board = Board(options.symbols)
-    sink = JsonLinesSink()
-    seen = 0
-    limit = options.count
-
-    async def on_frame(messages: list[dict[str, Any]]) -> None:
-        nonlocal seen
-        if outcome.done.is_set():
-            return
-        if limit is not None:
-            kept = []
-            for msg in messages:
-                if seen >= limit:
-                    break
-                kept.append(msg)
-                if msg["type"] in DATA_TYPES:
-                    seen += 1
-            messages = kept
-        if options.table:
-            board.update_frame(messages)
-        elif messages:
-            try:
-                await sink.write_frame(messages)
-            except StdoutClosed:
-                outcome.finish(exit_codes.OK)
-                return
-        if limit is not None and seen >= limit:
-            outcome.finish(exit_codes.OK)
+    output = StreamOutput(outcome, board if options.table else None, options.count)
 
     def on_error(_: dict[str, Any]) -> None:
         if not client.subscriptions and not outcome.done.is_set():
             outcome.finish(exit_codes.RUNTIME_FAILURE, "no subscription left")
 
-    client.add_frame_handler(on_frame)
+    client.add_sink(output)
     client.add_message_handler("error", on_error)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     publisher: asyncio.Task[None] | None = None
     painter: asyncio.Task[None] | None = None
     live: Live | None = None
     try:
-        if not options.table:
-            await sink.open()
+        await output.open()
         if not await connect_or_raise(client, outcome):
             return outcome.code
         live_ids = await subscribe_all(client, connection, template)
@@ -242,10 +217,56 @@ async def run_stream(options: StreamOptions) -> int:
             live.update(final, refresh=True)
             live.stop()
         await client.disconnect()
-        await sink.close()
+        await output.close()
         if sim is not None:
             await sim.stop()
         statefile.remove()
+
+
+class StreamOutput:
+    """The stream command's sink: ``--count``, then the table's board or JSON lines.
+
+    A reader that goes away (``| head``) ends the command normally; any other
+    failure to write stops the stream with a ``SinkError`` (exit 1)."""
+
+    def __init__(self, outcome: Outcome, board: Board | None, limit: int | None) -> None:
+        self.outcome = outcome
+        self.board = board
+        self.limit = limit
+        self.seen = 0
+        self.jsonl = JsonLinesSink() if board is None else None
+
+    async def open(self) -> None:
+        if self.jsonl is not None:
+            await self.jsonl.open()
+
+    async def write(self, events: Sequence[Event]) -> None:
+        outcome, limit = self.outcome, self.limit
+        if outcome.done.is_set():
+            return
+        if limit is not None:
+            kept = []
+            for event in events:
+                if self.seen >= limit:
+                    break
+                kept.append(event)
+                if event["type"] in DATA_TYPES:
+                    self.seen += 1
+            events = kept
+        if self.board is not None:
+            self.board.update_frame(events)
+        elif events and self.jsonl is not None:
+            try:
+                await self.jsonl.write(events)
+            except OutputClosed:
+                outcome.finish(exit_codes.OK)
+                return
+        if limit is not None and self.seen >= limit:
+            outcome.finish(exit_codes.OK)
+
+    async def close(self) -> None:
+        if self.jsonl is not None:
+            await self.jsonl.close()
 
 
 async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float) -> None:

@@ -11,7 +11,7 @@ import typer
 from ..client import WebSocketClient
 from ..config import resolve
 from . import exit_codes, options
-from .session import Outcome, connect_or_raise, run_async, setup_logging
+from .runtime import Outcome, connect_or_raise, run_async, setup_logging
 
 
 def symbols(

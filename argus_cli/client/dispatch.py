@@ -1,8 +1,9 @@
-"""Handlers: the registry, and the task that runs them off the socket reader.
+"""Handlers and sinks: the registry, and the task that runs them off the socket reader.
 
 User code runs here, never in the reader: the reader fills a bounded
 ``MessageBuffer`` and this task drains it in order. A handler that raises is
-logged and counted; it never stops the stream.
+logged and counted; it never stops the stream. A sink that raises does: the
+task ends with a ``SinkError`` (see ``argus_cli.sinks``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from ..protocol.codec import Message
+from ..events import Event
+from ..exceptions import SinkError
+from ..protocol.session import Message
+from ..sinks.base import Sink
 from .buffer import MessageBuffer
 
 log = logging.getLogger("argus_cli.client")
@@ -28,6 +32,7 @@ class Dispatcher:
     def __init__(self) -> None:
         self.handlers: dict[str, list[Handler]] = {}
         self.frame_handlers: list[FrameHandler] = []
+        self.sinks: list[Sink] = []
         self.failures = 0
 
     def add(self, data_type: str, handler: Handler) -> None:
@@ -47,8 +52,17 @@ class Dispatcher:
         if handler in self.frame_handlers:
             self.frame_handlers.remove(handler)
 
+    def add_sink(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+
     async def run(self, buffer: MessageBuffer[Message]) -> None:
-        """Deliver every batch in order: per-type handlers, "debug", then frame handlers."""
+        """Deliver every batch in order: per-type handlers, "debug", frame handlers, sinks.
+
+        Returns only by cancellation, or raises ``SinkError`` when a sink fails."""
         isawaitable = inspect.isawaitable
         while True:
             batch = await buffer.get()
@@ -69,7 +83,7 @@ class Dispatcher:
                         raise
                     except Exception:
                         self._failed(handler)
-            if self.frame_handlers:
+            if self.frame_handlers or self.sinks:
                 data = [m for m in batch if "source" in m]
                 if data:
                     for frame_handler in list(self.frame_handlers):
@@ -81,7 +95,19 @@ class Dispatcher:
                             raise
                         except Exception:
                             self._failed(frame_handler)
+                    for sink in list(self.sinks):
+                        await _write(sink, cast(list[Event], data))
 
     def _failed(self, handler: Callable[[Any], Any]) -> None:
         self.failures += 1
         log.exception("message handler %r raised; the stream carries on", handler)
+
+
+async def _write(sink: Sink, events: list[Event]) -> None:
+    try:
+        await sink.write(events)
+    except (asyncio.CancelledError, SinkError):
+        raise
+    except Exception as exc:
+        name = type(sink).__name__
+        raise SinkError(f"{name} failed: {type(exc).__name__}: {exc}", sink=name) from exc

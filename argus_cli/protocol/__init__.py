@@ -1,13 +1,18 @@
-"""Pure protocol code: the argus wire codec (and, later, one module per provider).
+"""Pure protocol code: the provider seam and its implementations. No I/O.
 
-Nothing here performs I/O: bytes and dicts in, messages or errors out.
+- ``session``: the ``ProviderSession`` interface (frames in; events, replies,
+  refusals, errors and actions out) and its small value types.
+- ``argus``: the argus protocol (PROTOCOL.md) as the first provider.
+- ``codec`` / ``server_codec``: the argus wire format, client and server side.
+- ``rules``: PROTOCOL.md's value rules, error and close codes.
+
+A new venue is one new module here implementing ``ProviderSession``.
 """
 
 from __future__ import annotations
 
 from .codec import (
     Message,
-    UnknownMessageType,
     decode_frame,
     encode_list_symbols,
     encode_ping,
@@ -17,7 +22,6 @@ from .codec import (
 
 __all__ = [
     "Message",
-    "UnknownMessageType",
     "decode_frame",
     "encode_list_symbols",
     "encode_ping",

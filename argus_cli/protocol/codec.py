@@ -21,12 +21,10 @@ import orjson
 
 from ..exceptions import DecodeError, EncodeError, UnknownMessageType
 from . import rules
-
-Message = dict[str, Any]
+from .session import Message
 
 __all__ = [
     "Message",
-    "UnknownMessageType",
     "decode_frame",
     "encode_list_symbols",
     "encode_ping",

@@ -20,6 +20,7 @@ from argus_cli import (
     WebSocketClient,
 )
 from argus_cli.protocol.server_codec import Subscribe, decode_op
+from argus_cli.protocol.session import Send
 
 LIMIT = 4
 IDS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
@@ -62,21 +63,21 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def receive(self, sub_id: str, seq: int) -> None:
         if sub_id in self.model:
             symbols, frequency = self.model[sub_id]
-            self.client._tracker.observe(sub_id, symbols[0], "price", seq, frequency == "realtime")
-            self.client._tracker.observe(sub_id, symbols[0], "volume", seq, frequency == "realtime")
+            self.client._pipeline.tracker.observe(sub_id, symbols[0], "price", seq, frequency == "realtime")
+            self.client._pipeline.tracker.observe(sub_id, symbols[0], "volume", seq, frequency == "realtime")
 
     @invariant()
     def registry_matches_the_model(self) -> None:
         assert set(self.client.subscriptions) == set(self.model)
-        assert set(self.client._tracking) == set(self.model)
-        assert {key[0] for key in self.client._tracker.last} <= set(self.model)
+        assert set(self.client._pipeline.tracking) == set(self.model)
+        assert {key[0] for key in self.client._pipeline.tracker.last} <= set(self.model)
 
     @invariant()
     def what_a_reconnect_would_send_is_valid_and_resumes_only_realtime(self) -> None:
         for sub_id, (symbols, frequency) in self.model.items():
-            request = decode_op(
-                self.client._encode_sub(sub_id, resume=True), {"AAPL", "MSFT", "TSLA"}
-            )
+            (send,) = self.client._subscribe_request(sub_id, resume=True).actions
+            assert isinstance(send, Send)
+            request = decode_op(send.data, {"AAPL", "MSFT", "TSLA"})
             assert isinstance(request, Subscribe)
             assert list(request.symbols) == symbols
             if frequency != "realtime":

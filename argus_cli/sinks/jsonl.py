@@ -1,4 +1,6 @@
-"""Standard output for data, one JSON object per line, without ever blocking the event loop.
+"""JSON lines: one normalized event per line, to standard output or any binary stream.
+
+Never blocks the event loop.
 
 When stdout is a pipe or a socket, writes go through an asyncio pipe
 transport: a reader that stops reading makes ``write_frame`` wait (the client's
@@ -15,19 +17,24 @@ import contextlib
 import os
 import stat
 import sys
-from typing import Any, BinaryIO
+from collections.abc import Sequence
+from typing import BinaryIO
 
 import orjson
 
-__all__ = ["JsonLinesSink", "StdoutClosed"]
+from ..events import Event
+from ..exceptions import SinkError
+
+__all__ = ["JsonLinesSink", "OutputClosed"]
 
 _DUMP = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 HIGH_WATER = 256 * 1024
 
 
-class StdoutClosed(Exception):
-    """The reader of standard output went away (for instance ``| head``)."""
+class OutputClosed(SinkError):
+    """The reader went away (for instance ``| head`` on standard output): a normal end
+    for a command-line tool, which stops quietly."""
 
 
 class _PipeProtocol(asyncio.BaseProtocol):
@@ -48,8 +55,11 @@ class _PipeProtocol(asyncio.BaseProtocol):
 
 
 class JsonLinesSink:
-    def __init__(self, stream: BinaryIO | None = None) -> None:
+    """Writes each frame's events as JSON lines, one write per frame."""
+
+    def __init__(self, stream: BinaryIO | None = None, *, name: str = "standard output") -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
+        self.name = name
         self.lines = 0
         self._transport: asyncio.WriteTransport | None = None
         self._protocol: _PipeProtocol | None = None
@@ -69,29 +79,32 @@ class JsonLinesSink:
         transport.set_write_buffer_limits(high=HIGH_WATER)
         self._transport, self._protocol = transport, protocol
 
-    def encode(self, messages: list[dict[str, Any]]) -> bytes:
-        if len(messages) == 1:
-            return _DUMP(messages[0], option=_NEWLINE)
-        return b"".join([_DUMP(m, option=_NEWLINE) for m in messages])
+    def encode(self, events: Sequence[Event]) -> bytes:
+        if len(events) == 1:
+            return _DUMP(events[0], option=_NEWLINE)
+        return b"".join([_DUMP(m, option=_NEWLINE) for m in events])
 
-    async def write_frame(self, messages: list[dict[str, Any]]) -> None:
-        data = self.encode(messages)
-        self.lines += len(messages)
+    async def write(self, events: Sequence[Event]) -> None:
+        data = self.encode(events)
+        self.lines += len(events)
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             try:
                 self.stream.write(data)
                 self.stream.flush()
             except BrokenPipeError:
-                raise StdoutClosed from None
+                raise OutputClosed(f"{self.name} was closed", sink=self.name) from None
+            except (OSError, ValueError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise SinkError(f"cannot write to {self.name}: {reason}", sink=self.name) from None
             return
         if protocol.lost or transport.is_closing():
-            raise StdoutClosed
+            raise OutputClosed(f"{self.name} was closed", sink=self.name)
         transport.write(data)
         if not protocol.writable.is_set():
             await protocol.writable.wait()
             if protocol.lost:
-                raise StdoutClosed
+                raise OutputClosed(f"{self.name} was closed", sink=self.name)
 
     async def close(self) -> None:
         transport, protocol = self._transport, self._protocol

@@ -1,0 +1,39 @@
+"""The transport interface: open a link, frames in, frames out, close with a code."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from ..config import ConnectionConfig
+
+__all__ = ["FrameCallback", "Link", "Transport"]
+
+# Called once per received frame, in order. When it returns an awaitable, the
+# link reads nothing more until it completes: that is how backpressure reaches
+# the socket. An exception it raises ends ``Link.receive`` with that exception.
+FrameCallback = Callable[[str | bytes], Awaitable[None] | None]
+
+
+class Link(Protocol):
+    """One open connection."""
+
+    async def receive(self, on_frame: FrameCallback) -> str:
+        """Deliver frames to ``on_frame`` until the connection ends; return how it
+        ended, as one line for ``last_error`` (close code and reason, or the network
+        error). Keepalive (pings, pong timeout) runs underneath."""
+
+    async def send(self, data: bytes) -> None:
+        """Send one text frame; raise ``NotConnectedError`` if the link is closed."""
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` (bounded in time); safe to call twice."""
+
+
+class Transport(Protocol):
+    """Opens links. Raises only argus errors (``ArgusConnectionError`` and its
+    subclasses, ``ConfigError``), so the retry policy never sees a library's own."""
+
+    name: str
+
+    async def open(self, config: ConnectionConfig, headers: dict[str, str]) -> Link: ...

@@ -1,0 +1,116 @@
+"""The argus protocol (PROTOCOL.md) as a provider session: the first ``ProviderSession``.
+
+Everything that knows argus message names lives here and in ``codec``:
+``welcome``, the reply types and their keys, ``error`` codes, ``gap`` notices.
+The client sees only events, replies, refusals, errors and actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..exceptions import SubscriptionError
+from .codec import (
+    decode_frame,
+    encode_list_symbols,
+    encode_ping,
+    encode_subscribe,
+    encode_unsubscribe,
+)
+from .rules import DATA_TYPES, ErrorCode
+from .session import (
+    Action,
+    Message,
+    Received,
+    Refusal,
+    Reply,
+    Request,
+    Send,
+    SessionInfo,
+)
+
+__all__ = ["ArgusSession"]
+
+_DATA = frozenset(DATA_TYPES)
+# Refusals that leave an existing subscription in place.
+_KEEPS_SUBSCRIPTION = frozenset(
+    {ErrorCode.UNKNOWN_SUBSCRIPTION, ErrorCode.DUPLICATE_ID, ErrorCode.RATE_LIMITED}
+)
+
+
+class ArgusSession:
+    """Speaks PROTOCOL.md version 1. Stateless between frames: one instance serves
+    every connection of a client."""
+
+    source = "argus"
+    timer_interval: float | None = None
+
+    def opened(self) -> list[Action]:
+        return []
+
+    def subscribe(
+        self,
+        subscription_id: str,
+        symbols: Sequence[str],
+        data_types: Sequence[str],
+        update_frequency: str,
+        filters: Mapping[str, float] | None,
+        resume: Mapping[str, int] | None,
+    ) -> Request:
+        data = encode_subscribe(
+            subscription_id, symbols, data_types, update_frequency, filters, resume or None
+        )
+        return Request([Send(data)], ("subscribed", subscription_id))
+
+    def unsubscribe(self, subscription_id: str) -> Request:
+        return Request(
+            [Send(encode_unsubscribe(subscription_id))], ("unsubscribed", subscription_id)
+        )
+
+    def list_symbols(self) -> Request:
+        return Request([Send(encode_list_symbols())], ("symbols", None))
+
+    def ping(self, nonce: int) -> Request:
+        return Request([Send(encode_ping(nonce))], ("pong", nonce))
+
+    def on_timer(self, now: float) -> list[Action]:
+        return []
+
+    def receive(self, frame: str | bytes, now: float) -> Received:
+        messages, errors = decode_frame(frame)
+        received = Received(messages, errors=errors)
+        for msg in messages:
+            if msg["type"] not in _DATA:
+                self._control(msg, received)
+        return received
+
+    @staticmethod
+    def _control(msg: Message, out: Received) -> None:
+        kind = msg["type"]
+        if kind in ("subscribed", "unsubscribed"):
+            out.replies = [*out.replies, Reply((kind, msg["id"]), msg)]
+        elif kind == "symbols":
+            out.replies = [*out.replies, Reply(("symbols", None), msg)]
+        elif kind == "pong":
+            out.replies = [*out.replies, Reply(("pong", msg.get("nonce")), msg)]
+        elif kind == "welcome":
+            epoch = msg.get("epoch")
+            out.info = SessionInfo(msg["connection_id"], epoch if type(epoch) is str else None)
+        elif kind == "error":
+            sub_id = msg.get("id")
+            code, text = msg["code"], msg["message"]
+            refusal = Refusal(
+                code,
+                text,
+                sub_id,
+                awaited_by=None if sub_id is None else ("subscribed", sub_id),
+                drops_subscription=sub_id is not None and code not in _KEEPS_SUBSCRIPTION,
+            )
+            out.refusals = [*out.refusals, refusal]
+            if sub_id is not None:
+                error = SubscriptionError(text, code=code, subscription_id=sub_id)
+                out.replies = [
+                    *out.replies,
+                    Reply(("subscribed", sub_id), error=error),
+                    Reply(("unsubscribed", sub_id), error=error),
+                ]

@@ -1,0 +1,155 @@
+"""The provider seam: a pure session that speaks one venue's dialect.
+
+A provider session turns what the client wants (subscribe, unsubscribe, list
+symbols, ping) into *actions* (frames to send), and every frame the server
+sends into normalized *events* plus everything else the client must act on:
+replies to its requests, refusals, decode errors, more actions. It performs no
+I/O and reads no clock (``now`` is passed in), so each provider is tested from
+bytes and sample files alone.
+
+The argus protocol (``protocol.argus.ArgusSession``) is the first provider; a
+new venue is a new module beside it implementing ``ProviderSession``.
+
+Events are plain dicts shaped as ``argus_cli.events`` describes: ``price``,
+``volume``, ``orderbook`` (each with ``sub``, ``symbol``, ``timestamp`` and,
+where the venue numbers its events, ``seq``), ``gap`` notices, and control
+messages the handlers may also see (their ``type`` is the provider's own). The
+pipeline dedupes and stamps the data events; it needs nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..exceptions import ArgusError, DecodeError
+
+__all__ = [
+    "Action",
+    "Message",
+    "ProviderSession",
+    "Received",
+    "Reconnect",
+    "Refusal",
+    "Reply",
+    "ReplyKey",
+    "Request",
+    "Send",
+    "SessionInfo",
+]
+
+Message = dict[str, Any]
+ReplyKey = tuple[str, Any]  # opaque to the client: made and matched by the session
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``data`` to the server as one text frame."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close this connection and open a new one soon (not counted as a failure)."""
+
+    reason: str
+
+
+Action = Send | Reconnect
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What to do for a client request, and the reply that will answer it (if any)."""
+
+    actions: Sequence[Action]
+    reply: ReplyKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to the request waiting on ``key``: a value, or an error to raise."""
+
+    key: ReplyKey
+    value: Message | None = None
+    error: ArgusError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The server refused something (an error message).
+
+    ``awaited_by`` is the reply key a request would be waiting on; when nobody
+    waits and ``drops_subscription`` is true, the subscription (restored after a
+    reconnect, say) is gone and the client forgets it, loudly.
+    """
+
+    code: str
+    message: str
+    subscription_id: str | None = None
+    awaited_by: ReplyKey | None = None
+    drops_subscription: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """What the server said about this connection when it opened."""
+
+    connection_id: str | None = None
+    epoch: str | None = None
+
+
+@dataclass(slots=True)
+class Received:
+    """Everything one frame gave. The common case fills ``events`` only."""
+
+    events: list[Message]
+    replies: Sequence[Reply] = ()
+    refusals: Sequence[Refusal] = ()
+    errors: Sequence[DecodeError] = ()
+    actions: Sequence[Action] = ()
+    info: SessionInfo | None = None
+
+    @property
+    def has_control(self) -> bool:
+        """Anything beyond events: replies, refusals, errors, actions or session info."""
+        return bool(
+            self.replies or self.refusals or self.errors or self.actions or self.info is not None
+        )
+
+
+class ProviderSession(Protocol):
+    """One connection's worth of a venue's protocol. Pure: no I/O, no clock."""
+
+    @property
+    def source(self) -> str:
+        """The provider's name, stamped on every event as ``source``."""
+
+    @property
+    def timer_interval(self) -> float | None:
+        """How often ``on_timer`` wants calling (seconds), or None for never."""
+
+    def opened(self) -> list[Action]:
+        """A new connection is up (before any subscription is restored)."""
+
+    def subscribe(
+        self,
+        subscription_id: str,
+        symbols: Sequence[str],
+        data_types: Sequence[str],
+        update_frequency: str,
+        filters: Mapping[str, float] | None,
+        resume: Mapping[str, int] | None,
+    ) -> Request: ...
+
+    def unsubscribe(self, subscription_id: str) -> Request: ...
+
+    def list_symbols(self) -> Request: ...
+
+    def ping(self, nonce: int) -> Request: ...
+
+    def receive(self, frame: str | bytes, now: float) -> Received: ...
+
+    def on_timer(self, now: float) -> list[Action]: ...

@@ -1,0 +1,16 @@
+"""Sinks: where delivered events go for keeping (JSON lines today; recordings, NATS next).
+
+A sink is registered with ``WebSocketClient.add_sink``. It receives each frame's
+data and gap events, in order, after the message handlers. Awaiting its
+``write`` is the backpressure: while it waits, the client's bounded buffer
+fills and reading pauses. A sink that raises stops the stream with a
+``SinkError`` (state ``ERROR``): unlike a handler, whose failure is counted and
+skipped, a sink that cannot keep data must not lose it silently.
+"""
+
+from __future__ import annotations
+
+from .base import Sink
+from .jsonl import JsonLinesSink, OutputClosed
+
+__all__ = ["JsonLinesSink", "OutputClosed", "Sink"]
