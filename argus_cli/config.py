@@ -8,12 +8,19 @@ A file is loaded with ``yaml.safe_load`` (size-capped); unknown keys, wrong
 types and invalid values are all reported at once, each naming the file and
 the key. ``${VAR}`` in a string value is replaced from the environment; a
 value that is only an unset ``${VAR}`` counts as not set.
+
+The ``connection.*`` and ``subscription.*`` keys, their accepted types and their
+defaults come from the fields of ``ConnectionConfig`` and ``SubscriptionConfig``
+(a new field is a new key); ``display.*`` keys are declared here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,7 +30,12 @@ from typing import Any
 import platformdirs
 import yaml
 
-from .client.config import ConnectionConfig, SubscriptionConfig, connection_problems
+from .client.config import (
+    EXPECTS,
+    ConnectionConfig,
+    SubscriptionConfig,
+    connection_problems,
+)
 from .client.redact import redact_url
 from .exceptions import ConfigError, ProfileError
 from .protocol import rules
@@ -42,44 +54,89 @@ __all__ = [
 
 MAX_FILE_BYTES = 256 * 1024
 
+# What a YAML value may be for each annotated type, and how errors describe it.
+_YAML_TYPES: dict[type, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "true or false"),
+    int: ((int,), "an integer"),
+    float: ((int, float), "a number"),
+    str: ((str,), "a string"),
+    list: ((list,), "a list"),
+    dict: ((dict,), "a mapping"),
+}
+
+# The one place for profile defaults the dataclasses do not give: the SDK makes
+# callers name a url and data_types, while a profile starts from these.
+PROFILE_DEFAULTS: dict[str, Any] = {
+    "connection.url": "ws://localhost:8000/ws",
+    "subscription.data_types": ["price", "volume"],
+    "subscription.filters": {},  # shown as {} by `argus profiles show`, as before
+}
+
+# Dataclass fields that are not profile keys (symbols come from the command line).
+NOT_PROFILE_KEYS = frozenset({"subscription.symbols"})
+
+
+def _yaml_type(hint: Any) -> tuple[tuple[type, ...], str]:
+    """Accepted YAML value types and their description for a field annotation.
+
+    ``X | None`` counts as ``X`` (a null value means "not set"); ``list[str]`` as ``list``.
+    """
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"no profile type for {hint!r}: expected X or X | None")
+        hint = options[0]
+    base = typing.get_origin(hint) or hint
+    if base not in _YAML_TYPES:
+        raise TypeError(f"no profile type for {hint!r}: add it to _YAML_TYPES")
+    return _YAML_TYPES[base]
+
+
+def _profile_fields(section: str, cls: type) -> list[tuple[str, dataclasses.Field[Any], Any]]:
+    """(key, field, resolved annotation) for each field of ``cls`` that is a profile key."""
+    hints = typing.get_type_hints(cls)
+    return [
+        (f"{section}.{f.name}", f, hints[f.name])
+        for f in dataclasses.fields(cls)
+        if f"{section}.{f.name}" not in NOT_PROFILE_KEYS
+    ]
+
+
+def _field_default(key: str, f: dataclasses.Field[Any]) -> Any:
+    """The profile default: from PROFILE_DEFAULTS, else the dataclass field's own default."""
+    if key in PROFILE_DEFAULTS:
+        return PROFILE_DEFAULTS[key]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"{key} has no default: give it one in PROFILE_DEFAULTS")
+
+
+def schema_from(section: str, cls: type) -> dict[str, tuple[tuple[type, ...], str]]:
+    """``section.field`` -> (accepted types, description), from the dataclass ``cls``."""
+    out: dict[str, tuple[tuple[type, ...], str]] = {}
+    for key, f, hint in _profile_fields(section, cls):
+        accepted, description = _yaml_type(hint)
+        out[key] = (accepted, f.metadata.get(EXPECTS, description))
+    return out
+
+
+def defaults_from(section: str, cls: type) -> dict[str, Any]:
+    """``section.field`` -> default value, from the dataclass ``cls`` and PROFILE_DEFAULTS."""
+    return {key: _field_default(key, f) for key, f, _ in _profile_fields(section, cls)}
+
+
 # key -> (accepted python types, description)
 SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
-    "connection.url": ((str,), "a ws:// or wss:// URL"),
-    "connection.api_key": ((str,), "a string"),
-    "connection.max_reconnect_attempts": ((int,), "an integer"),
-    "connection.reconnect_delay": ((int, float), "a number"),
-    "connection.heartbeat_interval": ((int, float), "a number"),
-    "connection.timeout": ((int, float), "a number"),
-    "connection.max_subscriptions": ((int,), "an integer"),
-    "connection.max_message_size": ((int,), "an integer"),
-    "connection.max_backoff": ((int, float), "a number"),
-    "connection.queue_size": ((int,), "an integer"),
-    "connection.ca_file": ((str,), "a file path"),
-    "connection.insecure_skip_verify": ((bool,), "true or false"),
-    "connection.allow_insecure_key": ((bool,), "true or false"),
-    "subscription.data_types": ((list,), f"a list of {', '.join(rules.DATA_TYPES)}"),
-    "subscription.update_frequency": ((str,), f"one of {', '.join(rules.FREQUENCIES)}"),
-    "subscription.filters": ((dict,), "a mapping of min_price / max_price"),
+    **schema_from("connection", ConnectionConfig),
+    **schema_from("subscription", SubscriptionConfig),
     "display.refresh_per_second": ((int, float), "a number"),
 }
 
 DEFAULTS: dict[str, Any] = {
-    "connection.url": "ws://localhost:8000/ws",
-    "connection.api_key": None,
-    "connection.max_reconnect_attempts": 5,
-    "connection.reconnect_delay": 1.0,
-    "connection.heartbeat_interval": 30,
-    "connection.timeout": 10,
-    "connection.max_subscriptions": 100,
-    "connection.max_message_size": 1 << 20,
-    "connection.max_backoff": 30.0,
-    "connection.queue_size": 10_000,
-    "connection.ca_file": None,
-    "connection.insecure_skip_verify": False,
-    "connection.allow_insecure_key": False,
-    "subscription.data_types": ["price", "volume"],
-    "subscription.update_frequency": "realtime",
-    "subscription.filters": {},
+    **defaults_from("connection", ConnectionConfig),
+    **defaults_from("subscription", SubscriptionConfig),
     "display.refresh_per_second": 4,
 }
 
@@ -267,7 +324,7 @@ class Resolved:
             symbols=symbols,
             data_types=list(self.values["subscription.data_types"]),
             update_frequency=self.values["subscription.update_frequency"],
-            filters=dict(self.values["subscription.filters"]) or None,
+            filters=dict(self.values["subscription.filters"] or {}) or None,
         )
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +13,10 @@ from ..protocol import rules
 from .redact import redact_url
 
 __all__ = ["ConnectionConfig", "ConnectionState", "SubscriptionConfig"]
+
+EXPECTS = "expects"
+"""Field metadata key: how a profile error describes the value a field expects,
+where the description its type gives ("a string", "a number", ...) says too little."""
 
 
 class ConnectionState(Enum):
@@ -81,11 +85,15 @@ def connection_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-@dataclass(repr=False)
+@dataclass(frozen=True, repr=False)
 class ConnectionConfig:
-    """How to reach a server and how hard to try. See SDK.md."""
+    """How to reach a server and how hard to try. See SDK.md.
 
-    url: str
+    Each field is also a ``connection.*`` profile key: the profile schema and its
+    defaults are derived from these fields (see ``argus_cli.config``).
+    """
+
+    url: str = field(metadata={EXPECTS: "a ws:// or wss:// URL"})
     api_key: str | None = None
     max_reconnect_attempts: int = 5
     reconnect_delay: float = 1.0
@@ -96,7 +104,7 @@ class ConnectionConfig:
     max_message_size: int = 1 << 20
     max_backoff: float = 30.0
     queue_size: int = 10_000
-    ca_file: str | None = None
+    ca_file: str | None = field(default=None, metadata={EXPECTS: "a file path"})
     insecure_skip_verify: bool = False
     allow_insecure_key: bool = False
 
@@ -124,24 +132,32 @@ class ConnectionConfig:
     __str__ = __repr__
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubscriptionConfig:
-    """What to subscribe to. See SDK.md and PROTOCOL.md (subscribe)."""
+    """What to subscribe to. See SDK.md and PROTOCOL.md (subscribe).
+
+    Every field but ``symbols`` is also a ``subscription.*`` profile key.
+    """
 
     symbols: list[str]
-    data_types: list[str]
-    update_frequency: str = "realtime"
-    filters: dict[str, Any] | None = None
+    data_types: list[str] = field(metadata={EXPECTS: f"a list of {', '.join(rules.DATA_TYPES)}"})
+    update_frequency: str = field(
+        default="realtime", metadata={EXPECTS: f"one of {', '.join(rules.FREQUENCIES)}"}
+    )
+    filters: dict[str, Any] | None = field(
+        default=None, metadata={EXPECTS: "a mapping of min_price / max_price"}
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.symbols, str):
             raise ConfigError("symbols must be a list of symbols, not a single string")
         if isinstance(self.data_types, str):
             raise ConfigError("data_types must be a list, not a single string")
-        self.symbols = list(self.symbols)
-        self.data_types = list(self.data_types)
+        # Frozen: keep private copies of the caller's lists through object.__setattr__.
+        object.__setattr__(self, "symbols", list(self.symbols))
+        object.__setattr__(self, "data_types", list(self.data_types))
         if self.filters is not None:
-            self.filters = dict(self.filters)
+            object.__setattr__(self, "filters", dict(self.filters))
         for reason in (
             rules.check_symbols(self.symbols),
             rules.check_data_types(self.data_types),

@@ -1,12 +1,27 @@
-"""Profiles: shipped values, precedence, interpolation and broken files."""
+"""Profiles: shipped values, precedence, interpolation, broken files, and a schema
+derived from the config dataclasses."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from argus_cli.config import list_profiles, load_file, resolve, user_profiles_dir
+from argus_cli.client.config import EXPECTS, ConnectionConfig, SubscriptionConfig
+from argus_cli.config import (
+    DEFAULTS,
+    ENV_VARS,
+    SCHEMA,
+    defaults_from,
+    list_profiles,
+    load_file,
+    resolve,
+    schema_from,
+    user_profiles_dir,
+)
 from argus_cli.exceptions import ConfigError, ProfileError
 
 SDK_TABLE = {
@@ -118,3 +133,83 @@ def test_bad_environment_value_names_the_variable() -> None:
         resolve("dev", env={"ARGUS_TIMEOUT": "soon"})
     with pytest.raises(ProfileError, match=r"connection\.timeout.*env ARGUS_TIMEOUT"):
         resolve("dev", env={"ARGUS_TIMEOUT": "-1"})
+
+
+def _fields(cls: type, section: str) -> set[str]:
+    return {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
+
+
+def _keys(section: str) -> set[str]:
+    return {key for key in SCHEMA if key.startswith(section + ".")}
+
+
+def test_every_config_field_is_a_profile_key_and_back() -> None:
+    assert _keys("connection") == _fields(ConnectionConfig, "connection")
+    assert _keys("subscription") == _fields(SubscriptionConfig, "subscription") - {
+        "subscription.symbols"
+    }
+    assert set(DEFAULTS) == set(SCHEMA)
+    assert set(ENV_VARS.values()) <= set(SCHEMA)
+
+
+def test_profile_defaults_are_the_dataclass_defaults() -> None:
+    connection = {k.split(".", 1)[1]: v for k, v in DEFAULTS.items() if k in _keys("connection")}
+    assert ConnectionConfig(**connection) == ConnectionConfig(url="ws://localhost:8000/ws")
+    for f in dataclasses.fields(SubscriptionConfig):
+        if f.default is not dataclasses.MISSING and f.name != "filters":
+            assert DEFAULTS[f"subscription.{f.name}"] == f.default
+    assert DEFAULTS["connection.url"] == "ws://localhost:8000/ws"
+    assert DEFAULTS["subscription.data_types"] == ["price", "volume"]
+    assert DEFAULTS["subscription.filters"] == {}  # no filter, shown as {} (None for the SDK)
+
+
+def test_every_default_loads_back_from_a_file(tmp_path: Path) -> None:
+    values = {key: value for key, value in DEFAULTS.items() if value is not None}
+    document: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        section, name = key.split(".", 1)
+        document.setdefault(section, {})[name] = value
+    file = tmp_path / "defaults.yaml"
+    file.write_text(yaml.safe_dump(document))
+    assert load_file(file, {}) == values
+
+
+def test_profile_without_subscription_uses_the_defaults() -> None:
+    folder = user_profiles_dir()
+    folder.mkdir(parents=True)
+    (folder / "lab.yaml").write_text("connection:\n  url: ws://lab:9/ws\n")
+    settings = resolve("lab", env={})
+    assert settings.origins["subscription.filters"] == "default"
+    config = settings.subscription_config(["AAPL"])
+    assert config.filters is None and config.data_types == ["price", "volume"]
+    assert config.update_frequency == "realtime"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Toy:
+    name: str = dataclasses.field(metadata={EXPECTS: "a toy name"})
+    size: int = 3
+    ratio: float | None = None
+    tags: list[str] = dataclasses.field(default_factory=list)
+    loud: bool = False
+
+
+def test_schema_and_defaults_follow_the_dataclass() -> None:
+    assert schema_from("toy", _Toy) == {
+        "toy.name": ((str,), "a toy name"),
+        "toy.size": ((int,), "an integer"),
+        "toy.ratio": ((int, float), "a number"),
+        "toy.tags": ((list,), "a list"),
+        "toy.loud": ((bool,), "true or false"),
+    }
+    with pytest.raises(TypeError, match=r"toy\.name has no default"):
+        defaults_from("toy", _Toy)
+
+
+def test_unsupported_field_type_fails_at_import_time() -> None:
+    @dataclasses.dataclass
+    class Odd:
+        when: complex = 1j
+
+    with pytest.raises(TypeError, match="no profile type"):
+        schema_from("odd", Odd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -77,3 +78,37 @@ def test_subscription_config_defaults() -> None:
     assert config.update_frequency == "realtime" and config.filters is None
     assert config.tracks_gaps
     assert not SubscriptionConfig(["AAPL"], ["price"], "1s").tracks_gaps
+
+
+@pytest.mark.parametrize(
+    ("config", "name", "value"),
+    [
+        (ConnectionConfig(url="ws://localhost:8000/ws"), "url", "ws://elsewhere/ws"),
+        (ConnectionConfig(url="ws://localhost:8000/ws"), "api_key", "s3cr3t"),
+        (SubscriptionConfig(["AAPL"], ["price"]), "symbols", ["MSFT"]),
+        (SubscriptionConfig(["AAPL"], ["price"]), "filters", {"min_price": 1}),
+    ],
+)
+def test_configs_are_frozen(config: object, name: str, value: Any) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(config, name, value)
+
+
+def test_replace_makes_a_new_validated_config() -> None:
+    config = ConnectionConfig(url="ws://localhost:8000/ws")
+    assert dataclasses.replace(config, timeout=3).timeout == 3 and config.timeout == 10
+    with pytest.raises(ConfigError, match="timeout"):
+        dataclasses.replace(config, timeout=0)
+
+
+def test_subscription_config_keeps_its_own_copies() -> None:
+    symbols, data_types, filters = ["AAPL"], ["price"], {"min_price": 1.0}
+    config = SubscriptionConfig(symbols, data_types, "realtime", filters)
+    symbols.append("MSFT")
+    data_types.append("volume")
+    filters["max_price"] = 2.0
+    assert (config.symbols, config.data_types, config.filters) == (
+        ["AAPL"],
+        ["price"],
+        {"min_price": 1.0},
+    )
