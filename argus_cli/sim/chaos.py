@@ -1,4 +1,4 @@
-"""Fault injection for the simulator (``argus serve --chaos SPEC``).
+"""Fault injection for the simulator (``argus serve --chaos SPEC``): a pure policy.
 
 A spec is a comma-separated list of modes; durations take ``ms``, ``s`` or
 ``m`` (bare numbers are seconds), probabilities ``%``:
@@ -19,27 +19,39 @@ A spec is a comma-separated list of modes; durations take ``ms``, ``s`` or
 ``mute=AAPL:10s``        AAPL does not trade for 10 s out of every 20 s
 =======================  ==============================================================
 
-Parsing is pure; ``Chaos.run`` drives the timed modes against a ``Simulator``.
+``Chaos`` does no I/O: it reads an injected clock and a seeded RNG and answers
+the simulator's questions (refuse this handshake? drop this event? is it quiet?).
+What must be done *to the connections alive at a moment* (abort them, close
+them, stall them) it hands out as action values from ``due()``; the simulator
+sleeps until ``next_at()`` and performs them. Every timed mode runs on one
+schedule anchored at ``start()``: cycle ``k`` of a ``PERIOD:DURATION`` mode
+begins at ``k * PERIOD`` (k >= 1) and its window ends ``DURATION`` later.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from http import HTTPStatus
 
 from ..exceptions import ChaosSpecError
 from ..protocol.rules import CloseCode
 from .market import Event
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
-__all__ = ["GARBAGE_FRAMES", "Chaos", "ChaosSpecError", "parse_duration"]
+__all__ = [
+    "GARBAGE_FRAMES",
+    "AbortAll",
+    "Chaos",
+    "ChaosAction",
+    "ChaosSpecError",
+    "CloseAll",
+    "EndStall",
+    "StartStall",
+    "parse_duration",
+]
 
 
 GARBAGE_FRAMES: tuple[bytes, ...] = (
@@ -53,7 +65,60 @@ GARBAGE_FRAMES: tuple[bytes, ...] = (
     b'"just a string"',
 )
 
+FLAP_REASON = "service restart (chaos flap)"
+
+# --- the actions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AbortAll:
+    """Abort every connection: a TCP reset, no close frame (``reset``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseAll:
+    """Close every connection with this code (``flap``: 1012)."""
+
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartStall:
+    """Stop reading from and sending to every connection alive now (``stall``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndStall:
+    """Resume the connections the last ``StartStall`` stalled."""
+
+
+ChaosAction = AbortAll | CloseAll | StartStall | EndStall
+
+
+@dataclass(slots=True)
+class _Track:
+    """One timed mode's place in its schedule: the next step of cycle ``cycle``."""
+
+    period: float
+    steps: tuple[tuple[float, tuple[ChaosAction, ...]], ...]  # (offset in the cycle, actions)
+    cycle: int = 1
+    step: int = 0
+
+    def next_at(self, started: float) -> float:
+        return started + self.cycle * self.period + self.steps[self.step][0]
+
+    def advance(self) -> None:
+        self.step += 1
+        if self.step == len(self.steps):
+            self.step = 0
+            self.cycle += 1
+
+
+# --- parsing --------------------------------------------------------------------------
+
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+_MODES = "reset, stall, quiet, flap, accept-close, refuse, garbage, skip-seq, dup-seq, mute"
 
 
 def parse_duration(text: str) -> float:
@@ -89,6 +154,9 @@ def _period_pair(name: str, value: str, default: str) -> tuple[float, float]:
     return period, duration
 
 
+# --- the policy -----------------------------------------------------------------------
+
+
 @dataclass
 class Chaos:
     reset_every: float | None = None
@@ -103,13 +171,18 @@ class Chaos:
     dup_seq: float = 0.0
     mute: dict[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random, repr=False)
-    refusing_until: float = 0.0
-    quiet_until: float = 0.0
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    started: float = field(init=False)
+    _tracks: list[_Track] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.start()
 
     @classmethod
-    def parse(cls, spec: str, seed: int | None = None) -> Chaos:
-        chaos = cls(rng=random.Random(seed))
+    def parse(
+        cls, spec: str, seed: int | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> Chaos:
+        chaos = cls(rng=random.Random(seed), clock=clock)
         for raw in spec.split(","):
             item = raw.strip()
             if not item:
@@ -144,89 +217,86 @@ class Chaos:
                     raise ChaosSpecError("mute takes SYMBOL:DURATION, e.g. mute=AAPL:10s")
                 chaos.mute[symbol.upper()] = parse_duration(duration or "10s")
             else:
-                known = "reset, stall, quiet, flap, accept-close, refuse, garbage, skip-seq, "
-                raise ChaosSpecError(f"unknown chaos mode {name!r}: expected {known}dup-seq, mute")
+                raise ChaosSpecError(f"unknown chaos mode {name!r}: expected {_MODES}")
+        chaos.start()
         return chaos
 
-    # --- hooks the simulator calls ----------------------------------------------------
+    def start(self) -> None:
+        """Anchor the schedule at the clock's now; (re)build it from the modes."""
+        self.started = self.clock()
+        tracks = []
+        if self.reset_every:
+            tracks.append(_Track(self.reset_every, ((0.0, (AbortAll(),)),)))
+        if self.stall:
+            period, duration = self.stall
+            tracks.append(_Track(period, ((0.0, (StartStall(),)), (duration, (EndStall(),)))))
+        if self.flap:
+            tracks.append(
+                _Track(self.flap[0], ((0.0, (CloseAll(CloseCode.RESTART, FLAP_REASON),)),))
+            )
+        self._tracks = tracks
+
+    # --- the timed modes: what to do to the live connections, and when ----------------
+
+    def next_at(self) -> float | None:
+        """The clock time of the next timed action; None without timed modes."""
+        return min((t.next_at(self.started) for t in self._tracks), default=None)
+
+    def due(self) -> tuple[ChaosAction, ...]:
+        """The actions whose time has come since the last call, in time order.
+
+        Cycles that began and ended wholly in the past (a blocked loop, a
+        suspended machine) are skipped: repeating them would change nothing.
+        """
+        now = self.clock()
+        found: list[tuple[float, int, ChaosAction]] = []
+        for index, track in enumerate(self._tracks):
+            while (at := track.next_at(self.started)) <= now:
+                if track.step == 0:
+                    latest = int((now - self.started) // track.period)
+                    if latest > track.cycle:
+                        track.cycle = latest
+                        continue
+                found.extend((at, index, action) for action in track.steps[track.step][1])
+                track.advance()
+        found.sort(key=lambda item: (item[0], item[1]))
+        return tuple(action for _, _, action in found)
+
+    def _in_window(self, period: float, duration: float) -> bool:
+        elapsed = self.clock() - self.started
+        return elapsed >= period and elapsed % period < duration
+
+    # --- the questions the simulator asks -----------------------------------------------
 
     def refusal(self) -> int | None:
-        if time.monotonic() < self.refusing_until:
-            return 503
+        """The HTTP status to refuse this handshake with, or None to accept it."""
+        if self.flap is not None and self._in_window(*self.flap):
+            return HTTPStatus.SERVICE_UNAVAILABLE
         if self.refuse_status is not None and self.rng.random() < self.refuse_probability:
             return self.refuse_status
         return None
+
+    def is_quiet(self) -> bool:
+        """True while no data may be sent (pings are still answered)."""
+        return self.quiet is not None and self._in_window(*self.quiet)
 
     def deliver(self, event: Event) -> bool:
         """False to drop the event on the way out (skip-seq)."""
         return not (self.skip_seq and self.rng.random() < self.skip_seq)
 
     def duplicate(self) -> bool:
+        """True to send the event twice (dup-seq)."""
         return bool(self.dup_seq) and self.rng.random() < self.dup_seq
 
     def muted(self, symbol: str) -> bool:
+        """True while the symbol does not trade (mute)."""
         duration = self.mute.get(symbol)
         if duration is None:
             return False
-        return (time.monotonic() - self.started) % (2 * duration) < duration
+        return (self.clock() - self.started) % (2 * duration) < duration
 
     def garbage_frame(self) -> bytes | None:
+        """A malformed frame to send before the next one, or None (garbage)."""
         if self.garbage and self.rng.random() < self.garbage:
             return self.rng.choice(GARBAGE_FRAMES)
         return None
-
-    def is_quiet(self) -> bool:
-        return time.monotonic() < self.quiet_until
-
-    # --- timed modes ------------------------------------------------------------------
-
-    async def run(self, sim: Simulator) -> None:
-        tasks = []
-        if self.reset_every:
-            tasks.append(self._every(self.reset_every, lambda: self._reset(sim)))
-        if self.stall:
-            period, duration = self.stall
-            tasks.append(self._every(period, lambda: self._stall(sim, duration)))
-        if self.quiet:
-            period, duration = self.quiet
-            tasks.append(self._every(period, lambda: self._quiet(duration)))
-        if self.flap:
-            period, duration = self.flap
-            tasks.append(self._every(period, lambda: self._flap(sim, duration)))
-        await asyncio.gather(*tasks)
-
-    @staticmethod
-    async def _every(period: float, action: Callable[[], object]) -> None:
-        while True:
-            await asyncio.sleep(period)
-            result = action()
-            if asyncio.iscoroutine(result):
-                await result
-
-    @staticmethod
-    def _reset(sim: Simulator) -> None:
-        for session in list(sim.sessions):
-            transport = session.ws.transport
-            if transport is not None:
-                transport.abort()
-
-    @staticmethod
-    async def _stall(sim: Simulator, duration: float) -> None:
-        stalled = [s for s in sim.sessions if s.ws.transport is not None]
-        for session in stalled:
-            session.paused = True
-            session.ws.transport.pause_reading()
-        await asyncio.sleep(duration)
-        for session in stalled:
-            session.paused = False
-            session.wake.set()
-            if not session.ws.transport.is_closing():
-                session.ws.transport.resume_reading()
-
-    def _quiet(self, duration: float) -> None:
-        self.quiet_until = time.monotonic() + duration
-
-    def _flap(self, sim: Simulator, duration: float) -> None:
-        self.refusing_until = time.monotonic() + duration
-        for session in list(sim.sessions):
-            session.close(CloseCode.RESTART, "service restart (chaos flap)")

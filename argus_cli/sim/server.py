@@ -21,12 +21,12 @@ import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, assert_never
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from .chaos import Chaos
+from .chaos import AbortAll, Chaos, ChaosAction, CloseAll, EndStall, StartStall
 from .market import Event, Market
 from .session import Route, Session
 
@@ -76,6 +76,7 @@ class Simulator:
         self.market = Market(config.symbols, seed=config.seed, ring_size=config.ring_size)
         self.chaos = Chaos.parse(config.chaos, seed=config.seed) if config.chaos else None
         self.sessions: set[Session] = set()
+        self.stalled: list[Session] = []  # chaos stall: the sessions to resume
         self.routes: dict[str, list[Route]] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -118,7 +119,8 @@ class Simulator:
         self.port = sock.getsockname()[1]
         self._driver = asyncio.create_task(self._drive())
         if self.chaos is not None:
-            self.spawn(self.chaos.run(self))
+            self.chaos.start()
+            self.spawn(self._run_chaos(self.chaos))
         log.info("simulator listening on %s", self.url)
 
     async def stop(self) -> None:
@@ -169,7 +171,7 @@ class Simulator:
             refused = self.chaos.refusal()
             if refused is not None:
                 response = connection.respond(refused, f"refused by chaos mode ({refused})\n")
-                if refused in (429, 503):
+                if refused in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
                     response.headers["Retry-After"] = "1"
                 return response
         if len(self.sessions) >= self.config.max_connections:
@@ -200,6 +202,31 @@ class Simulator:
         for route in list(session.routes.values()):
             self.detach_route(route)
         session.routes.clear()
+
+    # --- chaos: the policy decides, the simulator acts -----------------------------------
+
+    async def _run_chaos(self, chaos: Chaos) -> None:
+        while (at := chaos.next_at()) is not None:
+            await asyncio.sleep(max(0.0, at - chaos.clock()))
+            for action in chaos.due():
+                self.perform(action)
+
+    def perform(self, action: ChaosAction) -> None:
+        """Do a timed chaos action to the connections alive now."""
+        if isinstance(action, AbortAll):
+            for session in list(self.sessions):
+                session.abort()
+        elif isinstance(action, CloseAll):
+            for session in list(self.sessions):
+                session.close(action.code, action.reason)
+        elif isinstance(action, StartStall):
+            self.stalled = [session for session in self.sessions if session.stall()]
+        elif isinstance(action, EndStall):
+            stalled, self.stalled = self.stalled, []
+            for session in stalled:
+                session.unstall()
+        else:
+            assert_never(action)
 
     # --- the market -------------------------------------------------------------------
 

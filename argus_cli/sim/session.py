@@ -72,7 +72,7 @@ class Session:
         self.queue: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.closed = False
-        self.paused = False  # chaos stall
+        self.paused = False  # chaos stall: neither sending nor reading
         self.last_send = time.monotonic()
         self.tokens = float(self.config.control_burst)
         self.refilled = time.monotonic()
@@ -130,6 +130,29 @@ class Session:
             await asyncio.sleep(interval / 2)
             if not self.queue and time.monotonic() - self.last_send >= interval:
                 self.send_message({"type": "heartbeat", "server_time": round(time.time(), 6)})
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once: no close frame (chaos reset)."""
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    def stall(self) -> bool:
+        """Stop sending and reading (so pongs stop too); False if there is no transport."""
+        transport = self.ws.transport
+        if transport is None:
+            return False
+        self.paused = True
+        transport.pause_reading()
+        return True
+
+    def unstall(self) -> None:
+        """Undo ``stall``."""
+        self.paused = False
+        self.wake.set()
+        transport = self.ws.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def close(self, code: int, reason: str, *, flush: bool = False) -> None:
         """Stop delivering and close the connection (in the background).
