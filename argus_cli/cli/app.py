@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__
 from . import profiles, serve, stats, stream, symbols
-from .exit_codes import EXIT_CODES_HELP
+from .exit_codes import EXIT_CODES_HELP, boundary
 
 app = typer.Typer(
     name="argus",
@@ -36,10 +36,10 @@ def root(
     """Real-time market data in the terminal and in pipelines."""
 
 
-app.command(help=stream.STREAM_HELP)(stream.stream)
-app.command()(stats.stats)
-app.command()(serve.serve)
-app.command()(symbols.symbols)
+app.command(help=stream.STREAM_HELP)(boundary(stream.stream))
+app.command()(boundary(stats.stats))
+app.command()(boundary(serve.serve))
+app.command()(boundary(symbols.symbols))
 app.add_typer(profiles.app, name="profiles")
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, ParamSpec, TypeVar
+
+import typer
+from typer.exceptions import TyperException
 
 from ..exceptions import (
     ArgusConnectionError,
@@ -14,6 +19,7 @@ from ..exceptions import (
     ConfigError,
     HandshakeRejected,
     InsecureTransportError,
+    InternalError,
     ReconnectExhausted,
     SubscriptionError,
     TLSVerificationError,
@@ -59,6 +65,27 @@ def exit_code_for(error: BaseException) -> int:
     return RUNTIME_FAILURE
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def boundary(command: Callable[P, R]) -> Callable[P, R]:
+    """The CLI's one error boundary, around every command: an exception becomes one
+    line on stderr and its exit code (``fail``); typer exits and usage errors
+    pass through untouched."""
+
+    @functools.wraps(command)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except Exception as exc:
+            fail(exc)
+
+    return guarded
+
+
 def fail(error: BaseException) -> NoReturn:
     """Print ``argus: <message>`` on stderr (traceback only with ARGUS_DEBUG=1) and exit."""
     if isinstance(error, CommandExit):
@@ -69,6 +96,10 @@ def fail(error: BaseException) -> NoReturn:
         traceback.print_exception(error, file=sys.stderr)
     if isinstance(error, ArgusError):
         print(f"argus: {error}", file=sys.stderr)
+        if isinstance(error, InternalError) and os.environ.get("ARGUS_DEBUG") != "1":
+            print(
+                "argus: this is a bug in argus; ARGUS_DEBUG=1 shows the traceback", file=sys.stderr
+            )
         raise SystemExit(exit_code_for(error))
     print(f"argus: internal error: {type(error).__name__}: {error}", file=sys.stderr)
     if os.environ.get("ARGUS_DEBUG") != "1":

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ..config import list_profiles, load_file, resolve, user_profiles_dir
+from ..exceptions import ConfigError
 from . import exit_codes, options
 from .console import make_console
 
@@ -15,6 +16,7 @@ app = typer.Typer(help="List and inspect connection profiles.", no_args_is_help=
 
 
 @app.callback(invoke_without_command=True)
+@exit_codes.boundary
 def profiles(ctx: typer.Context) -> None:
     """List profiles: shipped ones, and yours (which win over shipped ones of the same name)."""
     if ctx.invoked_subcommand is not None:
@@ -25,7 +27,7 @@ def profiles(ctx: typer.Context) -> None:
     for name, path, kind in list_profiles():
         try:
             url = str(load_file(path, {}).get("connection.url", "—"))
-        except Exception:
+        except ConfigError:
             url = "(invalid file)"
         table.add_row(name, kind, url, str(path))
     console = make_console()
@@ -34,16 +36,14 @@ def profiles(ctx: typer.Context) -> None:
 
 
 @app.command("show")
+@exit_codes.boundary
 def show(
     name: Annotated[str, typer.Argument(help="Profile name, e.g. dev.")],
     config: options.ConfigFile = None,
     url: options.Url = None,
 ) -> None:
     """Show the resolved settings of a profile and where each value came from (key redacted)."""
-    try:
-        settings = resolve(name, config, {"connection.url": url})
-    except Exception as exc:
-        exit_codes.fail(exc)
+    settings = resolve(name, config, {"connection.url": url})
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in ("Setting", "Value", "From"):
         table.add_column(header)

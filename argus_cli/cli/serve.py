@@ -52,11 +52,8 @@ def serve(
     try:
         run_async(_serve(simulator))
     except OSError as exc:
-        exit_codes.fail(
-            exit_codes.CommandExit(
-                exit_codes.RUNTIME_FAILURE, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-            )
-        )
+        message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, message) from None
     raise typer.Exit(exit_codes.OK)
 
 

@@ -76,11 +76,8 @@ def _probe(
 ) -> None:
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     symbols = parse_symbols(raw_symbols) if raw_symbols else []
-    try:
-        settings = resolve(profile, config, {"connection.url": url})
-        result = run_async(_run_probe(settings.connection_config(), settings, symbols, duration))
-    except Exception as exc:
-        exit_codes.fail(exc)
+    settings = resolve(profile, config, {"connection.url": url})
+    result = run_async(_run_probe(settings.connection_config(), settings, symbols, duration))
     if result is None:
         raise typer.Exit(exit_codes.INTERRUPTED)
     if json_:

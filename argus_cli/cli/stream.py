@@ -134,10 +134,7 @@ def stream(
     }
     if allow_insecure_key:
         flags["connection.allow_insecure_key"] = True
-    try:
-        settings = resolve(profile, config, flags)
-    except Exception as exc:
-        exit_codes.fail(exc)
+    settings = resolve(profile, config, flags)
     table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
     if json_:
         table = False
@@ -156,10 +153,7 @@ def stream(
 
 def run(options: StreamOptions) -> int:
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
-    try:
-        return run_async(run_stream(options))
-    except Exception as exc:
-        exit_codes.fail(exc)
+    return run_async(run_stream(options))
 
 
 async def run_stream(options: StreamOptions) -> int:

@@ -22,11 +22,8 @@ def symbols(
 ) -> None:
     """List the symbols the server offers, one per line."""
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
-    try:
-        settings = resolve(profile, config, {"connection.url": url})
-        names = run_async(_list(WebSocketClient(settings.connection_config())))
-    except Exception as exc:
-        exit_codes.fail(exc)
+    settings = resolve(profile, config, {"connection.url": url})
+    names = run_async(_list(WebSocketClient(settings.connection_config())))
     if names is None:
         raise typer.Exit(exit_codes.INTERRUPTED)
     print(json.dumps(names) if json_ else "\n".join(names), flush=True)

@@ -376,7 +376,12 @@ class WebSocketClient:
         else:
             internal = InternalError(f"internal error: {type(error).__name__}: {error}")
             internal.__cause__ = error
-            log.error("message delivery stopped on an internal error", exc_info=error)
+            log.error(
+                "message delivery stopped on an %s",
+                internal,
+                exc_info=error,
+                extra={"argus_final": True},
+            )
             self._fail(internal)
 
     async def _stop_tasks(self) -> None:

@@ -74,7 +74,9 @@ class Supervisor:
         except Exception as exc:
             error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
             error.__cause__ = exc
-            log.error("the stream stopped on an internal error", exc_info=exc)
+            log.error(
+                "the stream stopped on an %s", error, exc_info=exc, extra={"argus_final": True}
+            )
             self.give_up(error)
 
     async def _loop(self) -> None:
