@@ -4,7 +4,7 @@ Prints one table, writes benchmarks/results/latest.json. Each benchmark is
 bounded in time. Ratios compare with the baseline measured in the same run,
 so a noisy shared machine moves both sides together.
 
-    python benchmarks/run.py [--quick]
+    python -m benchmarks.run [--quick]
 """
 
 from __future__ import annotations
@@ -22,18 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import websockets
+from rich.console import Console
+from websockets.asyncio.client import connect
+
+from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient
+from argus_cli.cli.board import Board
+from argus_cli.cli.render import render_board
+from argus_cli.testing.procinfo import rss_kib
+from benchmarks.picows_probe import picows_rate
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import websockets  # noqa: E402
-from rich.console import Console  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
-
-from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient  # noqa: E402
-from argus_cli.cli.board import Board  # noqa: E402
-from argus_cli.cli.render import render_board  # noqa: E402
-from benchmarks.picows_probe import picows_rate  # noqa: E402
-from tests.procinfo import rss_kib  # noqa: E402
 
 SENDER = [sys.executable, str(ROOT / "benchmarks" / "sender.py")]
 SUBSCRIBE = b'{"op":"subscribe","id":"cli-1","symbols":["AAPL"],"data_types":["price"]}'

@@ -4,7 +4,7 @@ Resets every ~2.5 s (at least 20), three black-hole stalls, a high message
 rate; then: reconnects, messages, lost, duplicated, longest recovery, RSS and
 fd growth. Exits 1 if anything was lost or duplicated.
 
-    python benchmarks/soak.py [--seconds 60] [--rate 300]
+    python -m benchmarks.soak [--seconds 60] [--rate 300]
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from argus_cli.sim import Simulator, SimulatorConfig  # noqa: E402
-from tests.faultproxy import FaultProxy  # noqa: E402
-from tests.procinfo import open_fds as fds  # noqa: E402
-from tests.procinfo import rss_kib  # noqa: E402
-from tests.seqcheck import check  # noqa: E402
+from argus_cli.sim import Simulator, SimulatorConfig
+from argus_cli.testing.faultproxy import FaultProxy
+from argus_cli.testing.procinfo import open_fds as fds
+from argus_cli.testing.procinfo import rss_kib
+from argus_cli.testing.seqcheck import check
 
 SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "JPM", "V", "WMT"]
 HEARTBEAT, TIMEOUT, DELAY = 0.5, 0.5, 0.2

@@ -167,7 +167,10 @@ def _check_symbols(m: Message) -> str | None:
 
 
 def _check_pong(m: Message) -> str | None:
-    return None
+    nonce = m.get("nonce")
+    if nonce is None or type(nonce) in (int, float, str):
+        return None
+    return "pong nonce must be a number or a string"
 
 
 def _check_error(m: Message) -> str | None:

@@ -86,7 +86,6 @@ class JsonLinesSink:
 
     async def write(self, events: Sequence[Event]) -> None:
         data = self.encode(events)
-        self.lines += len(events)
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             try:
@@ -97,10 +96,14 @@ class JsonLinesSink:
             except (OSError, ValueError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 raise SinkError(f"cannot write to {self.name}: {reason}", sink=self.name) from None
+            self.lines += len(events)
             return
         if protocol.lost or transport.is_closing():
             raise OutputClosed(f"{self.name} was closed", sink=self.name)
         transport.write(data)
+        if protocol.lost or transport.is_closing():  # the write itself hit EPIPE
+            raise OutputClosed(f"{self.name} was closed", sink=self.name)
+        self.lines += len(events)
         if not protocol.writable.is_set():
             await protocol.writable.wait()
             if protocol.lost:

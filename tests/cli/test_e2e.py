@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from argus_cli.testing.procinfo import rss_kib
 from tests.cli.helpers import ARGUS, ThreadedSim, argus_env, argus_serve, run_argus, wait_for
-from tests.procinfo import rss_kib
 
 
 def test_serve_then_stream_json(tmp_path: Path) -> None:

@@ -222,7 +222,7 @@ async def test_reconnect_resumes_without_loss_or_duplicates(sim: Simulator) -> N
 
 
 async def test_resume_past_the_ring_reports_a_gap(make_sim: SimFactory) -> None:
-    from tests.faultproxy import FaultProxy
+    from argus_cli.testing.faultproxy import FaultProxy
 
     sim = await make_sim(ring_size=3, rate=400, symbols=["AAPL"])
     proxy = FaultProxy("127.0.0.1", sim.port)

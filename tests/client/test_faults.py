@@ -1,7 +1,9 @@
 """The client through a fault-injecting proxy: resets, stalls, slicing, cuts, down/up.
 
 Every test checks the delivered stream: no duplicates, no reordering, and no
-hole that a reported gap does not cover.
+hole that a reported gap does not cover. Every test also checks that its fault
+really happened (a proxy counter, a reconnect, a silence in the arrivals), so
+none passes merely because the fault was never injected.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import pytest
 
 from argus_cli import ConnectionConfig, ConnectionState, SubscriptionConfig, WebSocketClient
 from argus_cli.sim import Simulator
+from argus_cli.testing.faultproxy import FaultProxy
+from argus_cli.testing.procinfo import open_fds, rss_kib
+from argus_cli.testing.seqcheck import check
 from tests.client.test_client import wait_until
 from tests.conftest import SimFactory
-from tests.faultproxy import FaultProxy
-from tests.procinfo import open_fds, rss_kib
-from tests.seqcheck import check
 
 HEARTBEAT = 0.4
 TIMEOUT = 0.4
@@ -50,8 +52,19 @@ class Recorder:
     def __init__(self, url: str, **kwargs: Any) -> None:
         self.client = WebSocketClient(config(url, **kwargs))
         self.messages: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # monotonic arrival time of each data message
         for kind in ("price", "volume", "gap"):
-            self.client.add_message_handler(kind, self.messages.append)
+            self.client.add_message_handler(kind, self._record)
+
+    def _record(self, msg: dict[str, Any]) -> None:
+        self.messages.append(msg)
+        if msg.get("type") != "gap":
+            self.arrivals.append(time.monotonic())
+
+    def silences(self, longer_than: float) -> list[float]:
+        """The gaps between consecutive data arrivals longer than ``longer_than`` seconds."""
+        pairs = zip(self.arrivals, self.arrivals[1:], strict=False)
+        return [later - earlier for earlier, later in pairs if later - earlier > longer_than]
 
     async def start(self) -> None:
         assert await self.client.connect()
@@ -87,6 +100,7 @@ async def test_resets_lose_and_double_nothing(proxy: FaultProxy) -> None:
         await rec.more(10)
     await rec.stop()
     rec.assert_exact()
+    assert proxy.resets == 5  # one live connection reset each time
     assert rec.client.reconnect_count == 5
     assert check(rec.messages).gapped == 0  # the ring held everything
 
@@ -105,20 +119,30 @@ async def test_black_hole_is_detected_within_heartbeat_plus_timeout(proxy: Fault
     await rec.stop()
     # keepalive: a ping within HEARTBEAT, no pong within TIMEOUT, then a bounded close
     assert detected <= HEARTBEAT + TIMEOUT + 1.5, detected
+    assert proxy.held_chunks > 0  # the black hole swallowed traffic (at least the ping)
     rec.assert_exact()
+
+
+QUIET = 1.5
 
 
 async def test_quiet_but_healthy_stream_is_never_restarted(make_sim: SimFactory) -> None:
-    # quiet for 1.5 s at a time: longer than heartbeat + timeout (0.8 s), so only the
+    # every 2 s, quiet for 1.5 s: longer than heartbeat + timeout (0.8 s), so only the
     # pongs that keep coming stop a restart
-    sim = await make_sim(chaos="quiet=2s:1.5s", rate=20)
+    sim = await make_sim(chaos=f"quiet=2s:{QUIET}s", rate=20)
     rec = Recorder(sim.url, heartbeat_interval=0.3, timeout=0.5)
     await rec.start()
-    await asyncio.sleep(4.2)  # spans two quiet periods: observing, not synchronising
+    # the fault happened: two silences in the arrivals (a stream of ~80 messages/s
+    # otherwise never pauses for a second), and the data came back after each
+    await wait_until(lambda: len(rec.silences(1.0)) >= 2, 10)
+    await rec.more(10)
     assert rec.client.reconnect_count == 0
     assert rec.client.state is ConnectionState.CONNECTED
     await rec.stop()
+    silences = rec.silences(1.0)
+    assert all(QUIET * 0.8 <= s <= QUIET + 0.75 for s in silences), silences
     rec.assert_exact()
+    assert check(rec.messages).gapped == 0  # held back, not dropped
 
 
 async def test_tiny_segments_and_latency(proxy: FaultProxy) -> None:
@@ -130,6 +154,7 @@ async def test_tiny_segments_and_latency(proxy: FaultProxy) -> None:
     await rec.stop()
     rec.assert_exact()
     assert rec.client.decode_errors == 0
+    assert proxy.sliced_chunks > 0 and proxy.delayed_chunks > 0  # both faults were applied
 
 
 async def test_cut_mid_frame(proxy: FaultProxy) -> None:
@@ -142,6 +167,7 @@ async def test_cut_mid_frame(proxy: FaultProxy) -> None:
         await rec.more(10)
     await rec.stop()
     rec.assert_exact()
+    assert proxy.cuts == 3  # each reconnect followed a cut, not some other failure
     assert rec.client.decode_errors == 0  # a partial frame is never decoded
 
 
@@ -156,6 +182,8 @@ async def test_server_down_then_up(proxy: FaultProxy) -> None:
     await rec.reconnected(before)
     await rec.more(20)
     await rec.stop()
+    assert proxy.resets == 1  # down() dropped the live connection
+    assert proxy.connections >= 2  # and a new one came through after up()
     rec.assert_exact()
 
 

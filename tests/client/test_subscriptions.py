@@ -63,8 +63,12 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def receive(self, sub_id: str, seq: int) -> None:
         if sub_id in self.model:
             symbols, frequency = self.model[sub_id]
-            self.client._pipeline.tracker.observe(sub_id, symbols[0], "price", seq, frequency == "realtime")
-            self.client._pipeline.tracker.observe(sub_id, symbols[0], "volume", seq, frequency == "realtime")
+            self.client._pipeline.tracker.observe(
+                sub_id, symbols[0], "price", seq, frequency == "realtime"
+            )
+            self.client._pipeline.tracker.observe(
+                sub_id, symbols[0], "volume", seq, frequency == "realtime"
+            )
 
     @invariant()
     def registry_matches_the_model(self) -> None:

@@ -9,8 +9,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from argus_cli.sim import Simulator
+from argus_cli.testing.rawclient import RawClient, subscribe_op
 from tests.conftest import SimFactory
-from tests.rawclient import RawClient, subscribe_op
 
 
 async def test_welcome_comes_first(sim: Simulator) -> None:

@@ -1,4 +1,4 @@
-"""A fault-injecting TCP proxy for tests: reset, black hole, latency, slicing, cuts, down/up.
+"""A fault-injecting TCP proxy: reset, black hole, latency, slicing, cuts, down/up.
 
 proxy = FaultProxy("127.0.0.1", upstream_port)
 await proxy.start()              # proxy.port is where clients connect
@@ -8,6 +8,12 @@ proxy.latency = 0.05             # delay every chunk
 proxy.slice_size = 3             # forward in tiny segments
 proxy.cut_next_server_chunk()    # forward half of the next server chunk, then RST
 await proxy.down(); await proxy.up()
+
+Counters say which faults were injected, so a test can tell its fault happened:
+``resets`` (connections reset by ``reset()``/``down()``), ``held_chunks`` (chunks
+held back by the black hole), ``delayed_chunks``, ``sliced_chunks`` (chunks
+forwarded in more than one segment), ``cuts`` (server chunks cut short), beside
+``connections`` and ``bytes_forwarded``.
 """
 
 from __future__ import annotations
@@ -45,18 +51,24 @@ class _Link:
                 data = await reader.read(65536)
                 if not data:
                     break
+                if proxy.blackhole:
+                    proxy.held_chunks += 1
                 while proxy.blackhole:
                     await asyncio.sleep(0.01)
                 if proxy.latency:
+                    proxy.delayed_chunks += 1
                     await asyncio.sleep(proxy.latency)
                 if not upstream and proxy.cut_pending:
                     proxy.cut_pending = False
+                    proxy.cuts += 1
                     writer.write(data[: max(1, len(data) // 2)])
                     with contextlib.suppress(Exception):
                         await writer.drain()
                     self.abort()
                     return
                 if proxy.slice_size:
+                    if len(data) > proxy.slice_size:
+                        proxy.sliced_chunks += 1
                     for i in range(0, len(data), proxy.slice_size):
                         writer.write(data[i : i + proxy.slice_size])
                         await writer.drain()
@@ -91,6 +103,11 @@ class FaultProxy:
         self.cut_pending = False
         self.connections = 0
         self.bytes_forwarded = 0
+        self.resets = 0
+        self.held_chunks = 0
+        self.delayed_chunks = 0
+        self.sliced_chunks = 0
+        self.cuts = 0
         self._server: asyncio.Server | None = None
 
     @property
@@ -115,6 +132,7 @@ class FaultProxy:
     def reset(self) -> None:
         """RST every open connection, both sides."""
         for link in list(self.links):
+            self.resets += 1
             link.abort()
 
     def cut_next_server_chunk(self) -> None:
