@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -140,3 +141,14 @@ def test_returns_every_problem_not_just_the_first() -> None:
     gap = _without(GAP, "source", "reason")
     gap.update(from_seq=0)
     assert len(check_event(gap)) == 3
+
+
+def test_parse_lines_holds_every_line_to_the_contract() -> None:
+    from argus_cli.testing.lines import MalformedLine, parse_lines
+
+    good = '{"type":"price","symbol":"AAPL","price":1.5,"source":"argus","received":1.0}'
+    assert parse_lines(good + "\n" + good) == [json.loads(good)] * 2
+    with pytest.raises(MalformedLine, match="line 2"):
+        parse_lines(good + '\n{"type":"price","symbol":"AAPL","price":"1.5"}')
+    with pytest.raises(MalformedLine, match="not JSON"):
+        parse_lines("{")

@@ -1,11 +1,15 @@
 """A checker over delivered messages: per (sub, symbol, type) seq strictly increasing,
-no duplicates, and every missing number covered by a reported gap."""
+no duplicates, and every missing number covered by a reported gap. Every data and
+gap message must also keep the normalized-event contract (``check_event``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..events import check_event
+from .lines import MalformedLine
 
 
 @dataclass
@@ -25,6 +29,10 @@ def check(messages: Iterable[dict[str, Any]], data_types: Iterable[str] = ()) ->
     seen: list[tuple[tuple[str, str, str], int]] = []
     for msg in messages:
         kind = msg.get("type")
+        if kind in ("price", "volume", "orderbook", "gap"):
+            problems = check_event(msg)
+            if problems:
+                raise MalformedLine(f"{'; '.join(problems)}: {msg!r:.200}")
         if kind == "gap":
             covered.setdefault(msg["symbol"], set()).update(
                 range(msg["from_seq"], msg["to_seq"] + 1)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from argus_cli.testing.lines import parse_lines
 from argus_cli.testing.procinfo import rss_kib
 from tests.cli.helpers import ARGUS, ThreadedSim, argus_env, argus_serve, run_argus, wait_for
 
@@ -25,7 +26,7 @@ def test_serve_then_stream_json(tmp_path: Path) -> None:
     with argus_serve(env) as (_, url):
         result = run_argus(["stream", "AAPL", "GOOGL", "--url", url, "--count", "20"], env)
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = parse_lines(result.stdout)
     assert len(lines) == 20
     assert {m["symbol"] for m in lines} <= {"AAPL", "GOOGL"}
     assert result.stderr == ""

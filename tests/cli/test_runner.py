@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from argus_cli import __version__
 from argus_cli.cli.app import app
+from argus_cli.testing.lines import parse_lines
 from tests.cli.helpers import ThreadedSim
 
 runner = CliRunner()
@@ -73,10 +74,9 @@ def test_stream_json_lines_and_count() -> None:
             app, ["stream", "AAPL", "msft", "--url", sim.url, "--json", "--count", "10"]
         )
     assert result.exit_code == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = parse_lines(result.stdout)
     assert len(lines) == 10
-    for line in lines:
-        msg = json.loads(line)
+    for msg in lines:
         assert msg["type"] in ("price", "volume")
         assert msg["symbol"] in ("AAPL", "MSFT")
         assert msg["source"] == "argus" and isinstance(msg["received"], float)
@@ -90,13 +90,13 @@ def test_stream_types_frequency_and_filters() -> None:
             ["stream", "AAPL", "--url", sim.url, "--types", "orderbook", "--count", "3"],
         )
         assert result.exit_code == 0, result.stderr
-        assert {json.loads(line)["type"] for line in result.stdout.splitlines()} == {"orderbook"}
+        assert {m["type"] for m in parse_lines(result.stdout)} == {"orderbook"}
         result = runner.invoke(
             app,
             ["stream", "AAPL", "--url", sim.url, "--frequency", "1s", "--duration", "1.5"],
         )
         assert result.exit_code == 0, result.stderr
-        prices = [json.loads(x) for x in result.stdout.splitlines()]
+        prices = parse_lines(result.stdout)
         assert 1 <= len([m for m in prices if m["type"] == "price"]) <= 2
         result = runner.invoke(
             app,
@@ -110,7 +110,7 @@ def test_unknown_symbol_is_reported_and_others_continue() -> None:
         result = runner.invoke(app, ["stream", "XYZQ", "AAPL", "--url", sim.url, "--count", "2"])
         assert result.exit_code == 0
         assert "XYZQ" in result.stderr and "unknown symbol" in result.stderr
-        assert all(json.loads(x)["symbol"] == "AAPL" for x in result.stdout.splitlines())
+        assert all(m["symbol"] == "AAPL" for m in parse_lines(result.stdout))
         only_bad = runner.invoke(app, ["stream", "XYZQ", "--url", sim.url, "--count", "2"])
         assert only_bad.exit_code == 1
         assert "no subscription left" in only_bad.stderr and only_bad.stdout == ""
@@ -160,7 +160,7 @@ def test_gap_lines_reach_the_json_output() -> None:
     with ThreadedSim(chaos="skip-seq=10%", rate=200, seed=5) as sim:
         result = runner.invoke(app, ["stream", "AAPL", "--url", sim.url, "--count", "300"])
     assert result.exit_code == 0, result.stderr
-    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    lines = parse_lines(result.stdout)
     gaps = [m for m in lines if m["type"] == "gap"]
     assert gaps and all(g["source"] == "argus" and g["from_seq"] <= g["to_seq"] for g in gaps)
     assert len([m for m in lines if m["type"] != "gap"]) == 300  # gap lines are extra
@@ -172,4 +172,4 @@ def test_format_jsonl_is_json() -> None:
             app, ["stream", "AAPL", "--url", sim.url, "--format", "jsonl", "--count", "2"]
         )
     assert result.exit_code == 0
-    assert [json.loads(x)["symbol"] for x in result.stdout.splitlines()] == ["AAPL", "AAPL"]
+    assert [m["symbol"] for m in parse_lines(result.stdout)] == ["AAPL", "AAPL"]
