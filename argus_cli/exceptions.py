@@ -48,6 +48,7 @@ __all__ = [
     "SubscriptionError",
     "SubscriptionLimitError",
     "TLSVerificationError",
+    "UnknownMessageType",
 ]
 
 

@@ -1,6 +1,8 @@
-"""The SDK's documented import path (see SDK.md)::
+"""The SDK's documented import path::
 
-from argus_cli.websocket_client import QuickStartClient, WebSocketClient
+    from argus_cli.websocket_client import QuickStartClient, WebSocketClient
+
+It holds the client, its configs and every exception argus raises on purpose.
 """
 
 from __future__ import annotations
@@ -13,28 +15,15 @@ from .client import (
     WebSocketClient,
     WebSocketClientManager,
 )
-from .exceptions import (
-    ArgusConnectionError,
-    ArgusError,
-    AuthenticationError,
-    ConfigError,
-    ReconnectExhausted,
-    SubscriptionError,
-    SubscriptionLimitError,
-)
+from .exceptions import *  # noqa: F403  (every exception argus raises on purpose)
+from .exceptions import __all__ as _exceptions
 
 __all__ = [
-    "ArgusConnectionError",
-    "ArgusError",
-    "AuthenticationError",
-    "ConfigError",
     "ConnectionConfig",
     "ConnectionState",
     "QuickStartClient",
-    "ReconnectExhausted",
     "SubscriptionConfig",
-    "SubscriptionError",
-    "SubscriptionLimitError",
     "WebSocketClient",
     "WebSocketClientManager",
+    *_exceptions,
 ]
