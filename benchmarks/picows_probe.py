@@ -1,5 +1,5 @@
 """How far would a picows transport move argus? Receive the same frames with picows,
-bare, and with argus' own decode + sequence path on top (`_ingest`), no websockets."""
+bare, and with argus' own receive path on top (provider session + pipeline), no websockets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 import time
 from typing import Any
 
-from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient
+from argus_cli.client.pipeline import Pipeline
+from argus_cli.protocol.argus import ArgusSession
 
 SUBSCRIBE = b'{"op":"subscribe","id":"cli-1","symbols":["AAPL"],"data_types":["price"]}'
 
@@ -17,10 +18,13 @@ async def picows_rate(url: str, count: int, with_argus: bool) -> float | None:
         from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
     except ImportError:
         return None
-    client = WebSocketClient(ConnectionConfig(url=url))
-    client._subs["cli-1"] = SubscriptionConfig(["AAPL"], ["price"])  # the path, not the socket
-    client._tracking["cli-1"] = True
-    ingest = client._ingest
+    provider = ArgusSession()
+    pipeline = Pipeline(provider.source)
+    pipeline.track("cli-1", True)  # the path, not the socket
+
+    def ingest(payload: bytes) -> list[dict[str, Any]]:
+        now = time.time()
+        return pipeline.process(provider.receive(payload, now).events, now)
     state: dict[str, Any] = {"n": 0, "t0": 0.0, "t1": 0.0}
     done = asyncio.Event()
 
@@ -34,7 +38,7 @@ async def picows_rate(url: str, count: int, with_argus: bool) -> float | None:
             payload = frame.get_payload_as_bytes()
             if with_argus:
                 batch = ingest(payload)
-                got = sum(1 for m in batch or () if m.get("type") == "price")
+                got = sum(1 for m in batch if m.get("type") == "price")
             else:
                 got = 1 if payload.startswith(b'{"type":"price"') else 0
             if got:

@@ -269,8 +269,8 @@ class WebSocketClient:
         self._dispatch.remove_sink(sink)
 
     async def list_symbols(self) -> list[str]:
-        reply = await self._request(self.provider.list_symbols())
-        return list(reply["symbols"])
+        symbols = await self._request(self.provider.list_symbols())
+        return list(symbols)
 
     async def ping(self) -> float:
         """Application-level round trip to the server, in seconds."""
@@ -466,7 +466,6 @@ class WebSocketClient:
             if reply.error is not None:
                 self._replies.fail(reply.key, reply.error)
             else:
-                assert reply.value is not None
                 self._replies.resolve(reply.key, reply.value)
         if received.actions:
             return self._perform(received.actions)
@@ -516,13 +515,13 @@ class WebSocketClient:
                 log.info("reconnecting to %s: %s", self.config.safe_url, action.reason)
                 await link.close(rules.CloseCode.NORMAL, action.reason[:120])
 
-    async def _request(self, request: Request) -> Message:
+    async def _request(self, request: Request) -> Any:
         if self._link is None:
             raise NotConnectedError(f"not connected to {self.config.safe_url}")
         key: ReplyKey | None = request.reply
         if key is None:
             await self._perform(request.actions)
-            return {}
+            return None
         future = self._replies.expect(key)
         try:
             await self._perform(request.actions)

@@ -1,34 +1,33 @@
-"""Requests waiting for the server's answer (subscribed, unsubscribed, symbols, pong)."""
+"""Requests waiting for the server's answer, keyed by what the provider session says
+will answer them (``Request.reply``)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from ..protocol.codec import Message
+from ..protocol.session import ReplyKey as Key
 
 __all__ = ["PendingReplies"]
-
-Key = tuple[str, Any]  # (reply type, id or nonce)
 
 
 class PendingReplies:
     def __init__(self) -> None:
-        self._futures: dict[Key, asyncio.Future[Message]] = {}
+        self._futures: dict[Key, asyncio.Future[Any]] = {}
 
-    def expect(self, key: Key) -> asyncio.Future[Message]:
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    def expect(self, key: Key) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._futures[key] = future
         return future
 
-    def done_with(self, key: Key, future: asyncio.Future[Message]) -> None:
+    def done_with(self, key: Key, future: asyncio.Future[Any]) -> None:
         if self._futures.get(key) is future:
             del self._futures[key]
 
-    def resolve(self, key: Key, msg: Message) -> bool:
+    def resolve(self, key: Key, value: Any) -> bool:
         future = self._futures.pop(key, None)
         if future is not None and not future.done():
-            future.set_result(msg)
+            future.set_result(value)
             return True
         return False
 

@@ -90,7 +90,7 @@ class ArgusSession:
         if kind in ("subscribed", "unsubscribed"):
             out.replies = [*out.replies, Reply((kind, msg["id"]), msg)]
         elif kind == "symbols":
-            out.replies = [*out.replies, Reply(("symbols", None), msg)]
+            out.replies = [*out.replies, Reply(("symbols", None), list(msg["symbols"]))]
         elif kind == "pong":
             out.replies = [*out.replies, Reply(("pong", msg.get("nonce")), msg)]
         elif kind == "welcome":

@@ -70,10 +70,13 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The answer to the request waiting on ``key``: a value, or an error to raise."""
+    """The answer to the request waiting on ``key``: a value, or an error to raise.
+
+    The value's shape is part of the interface: ``list_symbols`` answers with a
+    list of symbol strings; the other requests' values are not read."""
 
     key: ReplyKey
-    value: Message | None = None
+    value: Any = None
     error: ArgusError | None = None
 
 

@@ -158,7 +158,7 @@ def test_a_mixed_batch_gives_events_in_order_and_every_reply() -> None:
     keys = [reply.key for reply in received.replies]
     assert keys == [("subscribed", "s1"), ("unsubscribed", "s0"), ("symbols", None), ("pong", 42)]
     assert all(reply.error is None for reply in received.replies)
-    assert received.replies[2].value == {"type": "symbols", "symbols": ["AAPL", "GOOGL"]}
+    assert received.replies[2].value == ["AAPL", "GOOGL"]  # list_symbols answers with the list
     assert not received.refusals and not received.errors and received.info is None
 
 
