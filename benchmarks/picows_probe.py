@@ -25,6 +25,7 @@ async def picows_rate(url: str, count: int, with_argus: bool) -> float | None:
     def ingest(payload: bytes) -> list[dict[str, Any]]:
         now = time.time()
         return pipeline.process(provider.receive(payload, now).events, now)
+
     state: dict[str, Any] = {"n": 0, "t0": 0.0, "t1": 0.0}
     done = asyncio.Event()
 

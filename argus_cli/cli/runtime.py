@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from contextlib import suppress
 from typing import Any, TypeVar, cast
 
@@ -76,6 +76,25 @@ class Outcome:
             self.code, self.message = code, message
             self.done.set()
 
+    def start_timer(self, duration: float | None) -> None:
+        """Finish (exit 0) ``duration`` seconds from now, whatever is going on then:
+        connecting, retrying, subscribing or streaming."""
+        if duration is not None:
+            asyncio.get_running_loop().call_later(duration, self.finish, exit_codes.OK)
+
+    async def first(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None (``work`` cancelled) if a reason to stop comes first."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self.done.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        return None
+
     def install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for signum, code in (
@@ -112,17 +131,12 @@ async def start_demo() -> Simulator:
 
 
 async def connect_or_raise(client: WebSocketClient, outcome: Outcome) -> bool:
-    """Connect unless a signal comes first; raise the client's failure. False if interrupted."""
-    connecting = asyncio.ensure_future(client.connect())
-    stopping = asyncio.ensure_future(outcome.done.wait())
-    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not connecting.done():
-        connecting.cancel()
-        with suppress(asyncio.CancelledError):
-            await connecting
+    """Connect unless a reason to stop comes first (a signal, ``--duration``); raise the
+    client's failure. False if stopped first."""
+    connected = await outcome.first(client.connect())
+    if connected is None:
         return False
-    if not connecting.result():
+    if not connected:
         assert client.failure is not None
         raise client.failure
     return True

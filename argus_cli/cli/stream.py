@@ -182,10 +182,20 @@ async def run_stream(options: StreamOptions) -> int:
     painter: asyncio.Task[None] | None = None
     live: Live | None = None
     try:
+        outcome.start_timer(options.duration)  # bounds connecting and subscribing too
         await output.open()
         if not await connect_or_raise(client, outcome):
-            return outcome.code
-        live_ids = await subscribe_all(client, connection, template)
+            if outcome.code == exit_codes.OK:  # --duration ran out before a connection
+                reason = f": {client.last_error}" if client.last_error else ""
+                raise exit_codes.CommandExit(
+                    exit_codes.CANNOT_CONNECT,
+                    f"no connection to {connection.safe_url} within --duration "
+                    f"{options.duration:g}s{reason}",
+                )
+            return _stopped(outcome)
+        live_ids = await outcome.first(subscribe_all(client, connection, template))
+        if live_ids is None:
+            return _stopped(outcome)
         if not live_ids:
             raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
         publisher = asyncio.create_task(_publish_stats(client, options, started, settings.profile))
@@ -194,11 +204,10 @@ async def run_stream(options: StreamOptions) -> int:
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
             painter = asyncio.create_task(_paint(live, board, client, settings.refresh_per_second))
-        await outcome.hold(client, options.duration)
-        outcome.finish(exit_codes.OK)  # --duration reached (a no-op if something else ended it)
-        if outcome.message:
-            raise exit_codes.CommandExit(outcome.code, outcome.message)
-        return outcome.code
+        await outcome.hold(client, None)
+        if not outcome.done.is_set():  # the client stopped without a failure: never a silent 0
+            outcome.finish(exit_codes.RUNTIME_FAILURE, "the stream stopped unexpectedly")
+        return _stopped(outcome)
     finally:
         outcome.remove_signals()
         for background in (publisher, painter):
@@ -215,6 +224,13 @@ async def run_stream(options: StreamOptions) -> int:
         if sim is not None:
             await sim.stop()
         statefile.remove()
+
+
+def _stopped(outcome: Outcome) -> int:
+    """The exit code of the first reason to stop (with its message on stderr)."""
+    if outcome.message:
+        raise exit_codes.CommandExit(outcome.code, outcome.message)
+    return outcome.code
 
 
 class StreamOutput:

@@ -212,7 +212,7 @@ class WebSocketClient:
                 subscription_id=subscription_id,
             )
         self._subs[subscription_id] = config
-        self._pipeline.track(subscription_id, config.tracks_gaps)
+        self._pipeline.track(subscription_id, config.tracks_gaps, config.symbols)
         if self._link is None or self.state is not S.CONNECTED:
             return
         try:
@@ -307,6 +307,7 @@ class WebSocketClient:
             "latency_p99_ms": None if p99 is None else round(p99 * 1000, 3),
             "gaps": pipeline.gaps,
             "duplicates_dropped": pipeline.duplicates,
+            "foreign_dropped": pipeline.foreign,
             "decode_errors": self.decode_errors,
             "handler_errors": self._dispatch.failures,
             "unknown_messages": self.unknown_messages,
@@ -412,8 +413,10 @@ class WebSocketClient:
             while pending := [s for s in self._subs if s not in restored]:
                 for sub_id in pending:  # subscribe() may add more meanwhile: loop until none
                     if sub_id in self._subs:
-                        request = self._subscribe_request(sub_id, resume=True)
-                        await self._perform(request.actions)
+                        point = self._resume_point(sub_id)
+                        if point:
+                            self._pipeline.expect_resume(sub_id, point)
+                        await self._perform(self._subscribe_request(sub_id, point).actions)
                     restored.add(sub_id)
             self._status.to(S.CONNECTED)
             log.info("connected to %s", self.config.safe_url)
@@ -437,12 +440,17 @@ class WebSocketClient:
         now = time.time()
         received = self.provider.receive(frame, now)
         pending: Awaitable[None] | None = None
+        restart: list[Message] = []
         if received.has_control:
             pending = self._on_control(received)
+            if received.info is not None:
+                restart = self._pipeline.new_epoch(received.info.epoch, now)
         events = received.events
-        if not events:
+        if not events and not restart:
             return pending
         batch = self._pipeline.process(events, now)
+        if restart:
+            batch[:0] = restart
         buffer = self._buffer
         assert buffer is not None
         if batch and not buffer.offer(batch):
@@ -493,13 +501,17 @@ class WebSocketClient:
 
     # --- sending ------------------------------------------------------------------------
 
-    def _subscribe_request(self, sub_id: str, resume: bool = False) -> Request:
+    def _resume_point(self, sub_id: str) -> dict[str, int] | None:
+        """Where a realtime subscription resumes after a reconnect (None: nothing held)."""
         sub = self._subs[sub_id]
-        point = None
-        if resume and sub.update_frequency == "realtime":
-            point = self._pipeline.resume_point(sub_id, sub.symbols, sub.data_types) or None
+        if sub.update_frequency != "realtime":
+            return None
+        return self._pipeline.resume_point(sub_id, sub.symbols, sub.data_types) or None
+
+    def _subscribe_request(self, sub_id: str, resume: dict[str, int] | None = None) -> Request:
+        sub = self._subs[sub_id]
         return self.provider.subscribe(
-            sub_id, sub.symbols, sub.data_types, sub.update_frequency, sub.filters, point
+            sub_id, sub.symbols, sub.data_types, sub.update_frequency, sub.filters, resume
         )
 
     async def _perform(self, actions: Sequence[Action]) -> None:

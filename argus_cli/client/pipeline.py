@@ -6,7 +6,10 @@ sleeps. It knows the normalized event contract (``argus_cli.events``) and
 nothing of any provider's wire format.
 
 - Data events (``price``, ``volume``, ``orderbook``) of a subscription the
-  client no longer holds are late: dropped.
+  client no longer holds are late: dropped. Events (and gap notices) for a
+  symbol the subscription does not hold are *foreign*: dropped and counted, so
+  a hostile server can neither print data nobody asked for nor grow the
+  sequence tracker without bound.
 - With a ``seq``: a duplicate (not above the last held for that subscription,
   symbol and type) is dropped and counted; a jump on a gap-tracking
   subscription is reported as a ``gap`` record just before the event. Events
@@ -14,17 +17,25 @@ nothing of any provider's wire format.
 - A ``gap`` notice from the server moves the tracker past the hole, so it is
   not reported twice, and is stamped like data.
 - Anything else (control messages) passes through untouched, for the handlers.
+
+Counter restarts (PROTOCOL.md "Sequence numbers"): when the server's ``epoch``
+changes (``new_epoch``), or, for a server without one, when the first event of
+a resumed symbol has a ``seq`` not above the resume point the client sent
+(``expect_resume``), the old sequence space is gone: what is held for it is
+dropped, a ``gap`` record with ``reason`` ``server_restart`` (``to_seq`` null)
+is reported, and the new numbering is accepted. Fresh data is never discarded
+as duplicates of a server that no longer exists.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 
 from ..protocol.rules import DATA_TYPES
 from ..protocol.session import Message
 from .metrics import LatencyWindow, RateMeter
-from .sequence import SequenceTracker
+from .sequence import Key, SequenceTracker
 
 log = logging.getLogger("argus_cli.client")
 
@@ -33,28 +44,92 @@ __all__ = ["Pipeline"]
 _DATA = frozenset(DATA_TYPES)
 
 
+class _Anything:
+    """Holds every symbol: a subscription tracked without naming its symbols."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY = _Anything()
+
+
 class Pipeline:
     def __init__(self, source: str) -> None:
         self.source = source
         self.tracker = SequenceTracker()
-        self.tracking: dict[str, bool] = {}  # subscription id -> counts seq jumps as gaps
+        # subscription id -> (counts seq jumps as gaps, the symbols it holds)
+        self.tracking: dict[str, tuple[bool, Container[str]]] = {}
+        self.resumed: dict[tuple[str, str], int] = {}  # (sub, symbol) -> resume point sent
+        self.epoch: str | None = None
         # counters (read through the client's stats snapshot)
         self.messages = 0  # every event and control message decoded
         self.data_messages = 0
         self.duplicates = 0
         self.gaps = 0
+        self.foreign = 0  # events for a symbol the subscription does not hold
+        self.restarts = 0  # sequence spaces found restarted
         self.last_message_at: float | None = None
         self.rate = RateMeter()
         self.latency = LatencyWindow()
 
     # --- subscriptions ------------------------------------------------------------
 
-    def track(self, subscription_id: str, tracks_gaps: bool) -> None:
-        self.tracking[subscription_id] = tracks_gaps
+    def track(
+        self, subscription_id: str, tracks_gaps: bool, symbols: Iterable[str] | None = None
+    ) -> None:
+        """Deliver the subscription's events; only ``symbols``' when given."""
+        allowed: Container[str] = _ANY if symbols is None else frozenset(symbols)
+        self.tracking[subscription_id] = (tracks_gaps, allowed)
 
     def forget(self, subscription_id: str) -> None:
         self.tracking.pop(subscription_id, None)
         self.tracker.forget(subscription_id)
+        for key in [k for k in self.resumed if k[0] == subscription_id]:
+            del self.resumed[key]
+
+    def expect_resume(self, subscription_id: str, points: Mapping[str, int]) -> None:
+        """A resubscribe asked to resume from ``points``: check the first event of each."""
+        for symbol, point in points.items():
+            self.resumed[(subscription_id, symbol)] = point
+
+    def new_epoch(self, epoch: str | None, now: float) -> list[Message]:
+        """The server named its sequence space. A change from the last one means every
+        counter restarted: returns the ``server_restart`` gap records to deliver."""
+        previous, self.epoch = self.epoch, epoch
+        if epoch is None:
+            return []
+        self.resumed.clear()  # the epoch decides; no guessing from resume points
+        if previous is None or previous == epoch:
+            return []
+        return self._restart(lambda key: True, now)
+
+    def _restart(self, matches: Callable[[Key], bool], now: float) -> list[Message]:
+        records = []
+        for key in sorted(k for k in self.tracker.last if matches(k)):
+            sub_id, symbol, data_type = key
+            last = self.tracker.last.pop(key)
+            records.append(
+                {
+                    "type": "gap",
+                    "symbol": symbol,
+                    "from_seq": last + 1,
+                    "to_seq": None,
+                    "reason": "server_restart",
+                    "sub": sub_id,
+                    "data_type": data_type,
+                    "source": self.source,
+                    "received": now,
+                }
+            )
+        if records:
+            self.restarts += 1
+            self.gaps += len(records)
+            log.warning(
+                "the server restarted its sequence numbers: %s",
+                ", ".join(sorted({f"{r['symbol']} from seq {r['from_seq']}" for r in records})),
+            )
+        return records
 
     def resume_point(
         self, subscription_id: str, symbols: Iterable[str], data_types: Iterable[str]
@@ -73,17 +148,25 @@ class Pipeline:
         add_latency = self.latency.add
         source = self.source
         data_count = 0
+        resumed = self.resumed
         for event in events:
             kind = event["type"]
             if kind in _DATA:
                 data_count += 1
                 sub_id = event.get("sub")
-                track = tracking.get(sub_id)  # type: ignore[arg-type]
-                if track is None:
+                held = tracking.get(sub_id)  # type: ignore[arg-type]
+                if held is None:
                     continue  # a subscription we dropped: late data
+                track, symbols = held
+                symbol = event["symbol"]
+                if symbol not in symbols:
+                    self.foreign += 1
+                    continue
                 seq = event.get("seq")
                 if seq is not None:
-                    first_missing = observe(sub_id, event["symbol"], kind, seq, track)  # type: ignore[arg-type]
+                    if resumed:
+                        out.extend(self._check_resume(sub_id, symbol, seq, now))  # type: ignore[arg-type]
+                    first_missing = observe(sub_id, symbol, kind, seq, track)  # type: ignore[arg-type]
                     if first_missing < 0:
                         self.duplicates += 1
                         continue
@@ -92,11 +175,13 @@ class Pipeline:
                         out.append(self._jump(event, first_missing, seq - 1, now))
                 event["source"] = source
                 event["received"] = now
-                add_latency(now - event["timestamp"])
+                timestamp = event.get("timestamp")
+                if timestamp is not None:
+                    add_latency(now - timestamp)
                 out.append(event)
             elif kind == "gap":
-                self._notice(event, now)
-                out.append(event)
+                if self._notice(event, now):
+                    out.append(event)
             else:
                 out.append(event)
         if data_count:
@@ -118,8 +203,22 @@ class Pipeline:
             "received": now,
         }
 
-    def _notice(self, gap: Message, now: float) -> None:
+    def _check_resume(self, sub_id: str, symbol: str, seq: int, now: float) -> list[Message]:
+        """The first event of a resumed symbol: at or below the point sent, the server
+        cannot have known it (a restart without an epoch)."""
+        point = self.resumed.pop((sub_id, symbol), None)
+        if point is None or seq > point:
+            return []
+        return self._restart(lambda key: key[0] == sub_id and key[1] == symbol, now)
+
+    def _notice(self, gap: Message, now: float) -> bool:
+        """A server gap notice: True to deliver it, False for a foreign symbol."""
         sub_id = gap.get("sub") if isinstance(gap.get("sub"), str) else None
+        symbol = gap["symbol"]
+        held = [self.tracking.get(sub_id)] if sub_id is not None else self.tracking.values()
+        if not any(h is not None and symbol in h[1] for h in held):
+            self.foreign += 1
+            return False
         to_seq = gap.get("to_seq")
         if isinstance(to_seq, int):
             self.tracker.skip_to(sub_id, gap["symbol"], to_seq)
@@ -132,3 +231,4 @@ class Pipeline:
             gap.get("from_seq"),
             to_seq,
         )
+        return True

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from ..exceptions import SubscriptionError
 from .codec import (
+    decode_data,
     decode_frame,
     encode_list_symbols,
     encode_ping,
@@ -77,8 +78,12 @@ class ArgusSession:
         return []
 
     def receive(self, frame: str | bytes, now: float) -> Received:
+        fast = decode_data(frame)
+        if fast is not None:  # data messages only: the hot path
+            return Received(fast)
         messages, errors = decode_frame(frame)
-        received = Received(messages, errors=errors)
+        received = Received(messages)
+        received.add_errors(errors)
         for msg in messages:
             if msg["type"] not in _DATA:
                 self._control(msg, received)
@@ -88,14 +93,14 @@ class ArgusSession:
     def _control(msg: Message, out: Received) -> None:
         kind = msg["type"]
         if kind in ("subscribed", "unsubscribed"):
-            out.replies = [*out.replies, Reply((kind, msg["id"]), msg)]
+            out.add_reply(Reply((kind, msg["id"]), msg))
         elif kind == "symbols":
-            out.replies = [*out.replies, Reply(("symbols", None), list(msg["symbols"]))]
+            out.add_reply(Reply(("symbols", None), list(msg["symbols"])))
         elif kind == "pong":
-            out.replies = [*out.replies, Reply(("pong", msg.get("nonce")), msg)]
+            out.add_reply(Reply(("pong", msg.get("nonce")), msg))
         elif kind == "welcome":
             epoch = msg.get("epoch")
-            out.info = SessionInfo(msg["connection_id"], epoch if type(epoch) is str else None)
+            out.set_info(SessionInfo(msg["connection_id"], epoch if type(epoch) is str else None))
         elif kind == "error":
             sub_id = msg.get("id")
             code, text = msg["code"], msg["message"]
@@ -106,11 +111,8 @@ class ArgusSession:
                 awaited_by=None if sub_id is None else ("subscribed", sub_id),
                 drops_subscription=sub_id is not None and code not in _KEEPS_SUBSCRIPTION,
             )
-            out.refusals = [*out.refusals, refusal]
+            out.add_refusal(refusal)
             if sub_id is not None:
                 error = SubscriptionError(text, code=code, subscription_id=sub_id)
-                out.replies = [
-                    *out.replies,
-                    Reply(("subscribed", sub_id), error=error),
-                    Reply(("unsubscribed", sub_id), error=error),
-                ]
+                out.add_reply(Reply(("subscribed", sub_id), error=error))
+                out.add_reply(Reply(("unsubscribed", sub_id), error=error))

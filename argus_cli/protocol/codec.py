@@ -13,6 +13,8 @@ so the hot path allocates nothing it does not need.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
@@ -25,6 +27,7 @@ from .session import Message
 
 __all__ = [
     "Message",
+    "decode_data",
     "decode_frame",
     "encode_list_symbols",
     "encode_ping",
@@ -90,64 +93,88 @@ def encode_ping(nonce: int) -> bytes:
 
 # --- decoding -------------------------------------------------------------------------
 
-_NUM = (int, float)
+MAX_SEQ = 2**63 - 1  # PROTOCOL.md: seq in 1..2^63-1
+MAX_INT = 2**63 - 1  # integers beyond a signed 64-bit value are malformed
+MAX_FLOAT = sys.float_info.max
+MAX_BOOK_LEVELS = 10  # per side
+MAX_TEXT = 500  # characters of a server's free text kept (error messages)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")  # ids, codes, epochs
+
+
+def _number(value: Any) -> bool:
+    """A JSON number argus can hold: an int within 64 bits, or a finite double."""
+    kind = type(value)
+    if kind is int:
+        return bool(-MAX_INT - 1 <= value <= MAX_INT)
+    return kind is float and bool(-MAX_FLOAT <= value <= MAX_FLOAT)
 
 
 def _num(msg: Message, key: str) -> bool:
-    value = msg.get(key)
-    return type(value) in _NUM
+    return _number(msg.get(key))
 
 
 def _str(msg: Message, key: str) -> bool:
     return type(msg.get(key)) is str
 
 
+def _symbol(msg: Message, key: str = "symbol") -> bool:
+    value = msg.get(key)
+    return type(value) is str and rules.SYMBOL_RE.fullmatch(value) is not None
+
+
+def _token(msg: Message, key: str) -> bool:
+    value = msg.get(key)
+    return type(value) is str and _TOKEN_RE.fullmatch(value) is not None
+
+
+def _seq(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= MAX_SEQ
+
+
 def _seq_ok(msg: Message) -> bool:
-    seq = msg.get("seq")
-    return type(seq) is int and seq >= 1
+    return _seq(msg.get("seq"))
 
 
 def _levels_ok(levels: Any) -> bool:
-    if type(levels) is not list:
+    if type(levels) is not list or len(levels) > MAX_BOOK_LEVELS:
         return False
     for level in levels:
-        if (
-            type(level) is not list
-            or len(level) != 2
-            or type(level[0]) not in _NUM
-            or type(level[1]) not in _NUM
-        ):
+        if type(level) is not list or len(level) != 2 or not _number(level[0]):
+            return False
+        if not _number(level[1]):
             return False
     return True
 
 
 def _check_price(m: Message) -> str | None:
-    if not (_str(m, "sub") and _str(m, "symbol") and _num(m, "price") and _num(m, "timestamp")):
-        return "price message needs sub, symbol, price and timestamp"
+    if not (_str(m, "sub") and _symbol(m) and _num(m, "price") and _num(m, "timestamp")):
+        return "price message needs sub, a valid symbol, and finite price and timestamp"
     if not (_num(m, "bid") and _num(m, "ask")):
-        return "price message needs numeric bid and ask"
-    return None if _seq_ok(m) else "price message needs an integer seq >= 1"
+        return "price message needs finite numeric bid and ask"
+    return None if _seq_ok(m) else "price message needs an integer seq in 1..2^63-1"
 
 
 def _check_volume(m: Message) -> str | None:
-    if not (_str(m, "sub") and _str(m, "symbol") and _num(m, "volume") and _num(m, "timestamp")):
-        return "volume message needs sub, symbol, volume and timestamp"
+    if not (_str(m, "sub") and _symbol(m) and _num(m, "volume") and _num(m, "timestamp")):
+        return "volume message needs sub, a valid symbol, and finite volume and timestamp"
     if not _num(m, "total_volume"):
-        return "volume message needs a numeric total_volume"
-    return None if _seq_ok(m) else "volume message needs an integer seq >= 1"
+        return "volume message needs a finite numeric total_volume"
+    return None if _seq_ok(m) else "volume message needs an integer seq in 1..2^63-1"
 
 
 def _check_orderbook(m: Message) -> str | None:
-    if not (_str(m, "sub") and _str(m, "symbol") and _num(m, "timestamp")):
-        return "orderbook message needs sub, symbol and timestamp"
+    if not (_str(m, "sub") and _symbol(m) and _num(m, "timestamp")):
+        return "orderbook message needs sub, a valid symbol and a finite timestamp"
     if not (_levels_ok(m.get("bids")) and _levels_ok(m.get("asks"))):
-        return "orderbook bids and asks must be lists of [price, size]"
-    return None if _seq_ok(m) else "orderbook message needs an integer seq >= 1"
+        return f"orderbook bids and asks must be at most {MAX_BOOK_LEVELS} [price, size] each"
+    return None if _seq_ok(m) else "orderbook message needs an integer seq in 1..2^63-1"
 
 
 def _check_welcome(m: Message) -> str | None:
-    if type(m.get("protocol")) is not int or not _str(m, "connection_id"):
-        return "welcome needs protocol and connection_id"
+    if type(m.get("protocol")) is not int or not _token(m, "connection_id"):
+        return "welcome needs protocol and a connection_id of [A-Za-z0-9_.:-]{1,128}"
+    if "epoch" in m and m["epoch"] is not None and not _token(m, "epoch"):
+        return "welcome epoch must be a string of [A-Za-z0-9_.:-]{1,128}"
     return None
 
 
@@ -161,8 +188,10 @@ def _check_unsubscribed(m: Message) -> str | None:
 
 def _check_symbols(m: Message) -> str | None:
     symbols = m.get("symbols")
-    if type(symbols) is not list or not all(type(s) is str for s in symbols):
-        return "symbols reply needs a list of strings"
+    if type(symbols) is not list or not all(
+        type(s) is str and rules.SYMBOL_RE.fullmatch(s) for s in symbols
+    ):
+        return "symbols reply needs a list of valid symbols"
     return None
 
 
@@ -174,19 +203,24 @@ def _check_pong(m: Message) -> str | None:
 
 
 def _check_error(m: Message) -> str | None:
-    if not (_str(m, "code") and _str(m, "message")):
-        return "error needs code and message"
-    if "id" in m and m["id"] is not None and not _str(m, "id"):
-        return "error id must be a string"
+    if not (_token(m, "code") and _str(m, "message")):
+        return "error needs a code of [A-Za-z0-9_.:-]{1,128} and a message"
+    if "id" in m and m["id"] is not None and not _token(m, "id"):
+        return "error id must be a subscription id"
+    if len(m["message"]) > MAX_TEXT:
+        m["message"] = m["message"][:MAX_TEXT] + "..."
     return None
 
 
 def _check_gap(m: Message) -> str | None:
-    if not _str(m, "symbol"):
-        return "gap needs a symbol"
-    low, high = m.get("from_seq"), m.get("to_seq")
-    if type(low) is not int or type(high) is not int or low < 1 or high < low:
-        return "gap needs integers 1 <= from_seq <= to_seq"
+    if not _symbol(m):
+        return "gap needs a valid symbol"
+    low: Any = m.get("from_seq")
+    high: Any = m.get("to_seq")
+    if not (_seq(low) and _seq(high)) or high < low:
+        return "gap needs integers 1 <= from_seq <= to_seq <= 2^63-1"
+    if "sub" in m and m["sub"] is not None and not _token(m, "sub"):
+        return "gap sub must be a subscription id"
     return None
 
 
@@ -233,9 +267,13 @@ def _validate(obj: Any, errors: list[DecodeError]) -> Message | None:
 # orjson plus the checks below). Anything else (a control message, an extra
 # field, a bad value, an empty batch) falls back to the general path, which is
 # the authority on what is valid and says why.
-_Seq = Annotated[int, msgspec.Meta(ge=1)]
-_Num = int | float
+_Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+_Num = (
+    Annotated[int, msgspec.Meta(ge=-MAX_INT - 1, le=MAX_INT)]
+    | Annotated[float, msgspec.Meta(ge=-MAX_FLOAT, le=MAX_FLOAT)]
+)
 _Level = Annotated[list[_Num], msgspec.Meta(min_length=2, max_length=2)]
+_Book = Annotated[list[_Level], msgspec.Meta(max_length=MAX_BOOK_LEVELS)]
 
 
 class _Price(msgspec.Struct, tag_field="type", tag="price", forbid_unknown_fields=True):
@@ -260,8 +298,8 @@ class _Volume(msgspec.Struct, tag_field="type", tag="volume", forbid_unknown_fie
 class _Orderbook(msgspec.Struct, tag_field="type", tag="orderbook", forbid_unknown_fields=True):
     sub: str
     symbol: str
-    bids: list[_Level]
-    asks: list[_Level]
+    bids: _Book
+    asks: _Book
     timestamp: _Num
     seq: _Seq
 
@@ -271,17 +309,23 @@ _FAST = msgspec.json.Decoder(list[_Data] | _Data)
 _to_builtins = msgspec.to_builtins
 
 
-def decode_frame(data: str | bytes) -> tuple[list[Message], list[DecodeError]]:
-    """Decode one frame (an object or a batch) into valid messages and errors."""
+def decode_data(data: str | bytes) -> list[Message] | None:
+    """The fast path alone: the frame's data messages when it holds nothing else and
+    every one is valid; None otherwise (then ``decode_frame`` decides and says why)."""
     try:
         fast = _FAST.decode(data)
-    except Exception:  # noqa: S110 - any failure: the general path decides and says why
-        pass
-    else:
-        if type(fast) is not list:
-            return [_to_builtins(fast)], []
-        if fast:
-            return _to_builtins(fast), []
+    except Exception:
+        return None
+    if type(fast) is not list:
+        return [_to_builtins(fast)]
+    return _to_builtins(fast) if fast else None
+
+
+def decode_frame(data: str | bytes) -> tuple[list[Message], list[DecodeError]]:
+    """Decode one frame (an object or a batch) into valid messages and errors."""
+    fast = decode_data(data)
+    if fast is not None:
+        return fast, []
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

@@ -104,23 +104,45 @@ class SessionInfo:
     epoch: str | None = None
 
 
-@dataclass(slots=True)
 class Received:
-    """Everything one frame gave. The common case fills ``events`` only."""
+    """Everything one frame gave. The common case fills ``events`` only.
 
-    events: list[Message]
+    ``has_control`` says whether anything beyond events is set (replies,
+    refusals, errors, actions or session info); the client looks no further
+    when it is false. Made once per frame, so kept to one attribute write on
+    the common path (the other fields are class-level defaults)."""
+
     replies: Sequence[Reply] = ()
     refusals: Sequence[Refusal] = ()
     errors: Sequence[DecodeError] = ()
     actions: Sequence[Action] = ()
     info: SessionInfo | None = None
+    has_control = False
 
-    @property
-    def has_control(self) -> bool:
-        """Anything beyond events: replies, refusals, errors, actions or session info."""
-        return bool(
-            self.replies or self.refusals or self.errors or self.actions or self.info is not None
-        )
+    def __init__(self, events: list[Message]) -> None:
+        self.events = events
+
+    def add_reply(self, reply: Reply) -> None:
+        self.replies = [*self.replies, reply]
+        self.has_control = True
+
+    def add_refusal(self, refusal: Refusal) -> None:
+        self.refusals = [*self.refusals, refusal]
+        self.has_control = True
+
+    def add_errors(self, errors: Sequence[DecodeError]) -> None:
+        if errors:
+            self.errors = [*self.errors, *errors]
+            self.has_control = True
+
+    def add_actions(self, actions: Sequence[Action]) -> None:
+        if actions:
+            self.actions = [*self.actions, *actions]
+            self.has_control = True
+
+    def set_info(self, info: SessionInfo) -> None:
+        self.info = info
+        self.has_control = True
 
 
 class ProviderSession(Protocol):

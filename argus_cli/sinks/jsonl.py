@@ -58,7 +58,9 @@ class JsonLinesSink:
     """Writes each frame's events as JSON lines, one write per frame."""
 
     def __init__(self, stream: BinaryIO | None = None, *, name: str = "standard output") -> None:
-        self.stream = stream if stream is not None else sys.stdout.buffer
+        if stream is None and sys.stdout is not None:
+            stream = getattr(sys.stdout, "buffer", None)
+        self.stream = stream  # None: standard output is closed
         self.name = name
         self.lines = 0
         self._transport: asyncio.WriteTransport | None = None
@@ -66,6 +68,8 @@ class JsonLinesSink:
 
     async def open(self) -> None:
         """Use a non-blocking pipe transport when stdout is a pipe or socket."""
+        if self.stream is None:
+            raise SinkError(f"cannot write to {self.name}: it is closed", sink=self.name)
         try:
             mode = os.fstat(self.stream.fileno()).st_mode
         except (OSError, ValueError, AttributeError):
@@ -88,9 +92,12 @@ class JsonLinesSink:
         data = self.encode(events)
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
+            stream = self.stream
+            if stream is None:
+                raise SinkError(f"cannot write to {self.name}: it is closed", sink=self.name)
             try:
-                self.stream.write(data)
-                self.stream.flush()
+                stream.write(data)
+                stream.flush()
             except BrokenPipeError:
                 raise OutputClosed(f"{self.name} was closed", sink=self.name) from None
             except (OSError, ValueError) as exc:

@@ -104,6 +104,7 @@ class HostileServer:
     refuse_headers: dict[str, str] = field(default_factory=dict)
     close_after_script: tuple[int, str] | None = None  # close code and reason
     error_for_subscribe: dict[str, Any] | None = None  # sent instead of "subscribed"
+    answer_subscribe: bool = True  # False: never answer a subscribe (nor play the script)
     on_connect: Callable[[HostileServer], None] | None = None
     ops: list[list[dict[str, Any]]] = field(default_factory=list)  # per connection
     headers: list[list[tuple[str, str]]] = field(default_factory=list)
@@ -166,6 +167,8 @@ class HostileServer:
     async def _answer(self, ws: ServerConnection, op: dict[str, Any]) -> None:
         kind = op.get("op")
         if kind == "subscribe":
+            if not self.answer_subscribe:
+                return
             sub = str(op.get("id"))
             if self.error_for_subscribe is not None:
                 await ws.send(json.dumps(_fill(self.error_for_subscribe, sub)))

@@ -79,7 +79,8 @@ class SubscriptionMachine(RuleBasedStateMachine):
     @invariant()
     def what_a_reconnect_would_send_is_valid_and_resumes_only_realtime(self) -> None:
         for sub_id, (symbols, frequency) in self.model.items():
-            (send,) = self.client._subscribe_request(sub_id, resume=True).actions
+            point = self.client._resume_point(sub_id)
+            (send,) = self.client._subscribe_request(sub_id, point).actions
             assert isinstance(send, Send)
             request = decode_op(send.data, {"AAPL", "MSFT", "TSLA"})
             assert isinstance(request, Subscribe)

@@ -20,7 +20,7 @@ from argus_cli.exceptions import (
     SinkError,
 )
 from argus_cli.protocol import argus as argus_provider
-from argus_cli.protocol.codec import decode_frame
+from argus_cli.protocol.codec import decode_data, decode_frame
 from argus_cli.sim import Simulator
 from tests.cli.helpers import ThreadedSim
 
@@ -36,23 +36,28 @@ def fast_config(url: str, **kwargs: Any) -> ConnectionConfig:
     return ConnectionConfig(url=url, **options)
 
 
-def decoder_that_breaks_after(frames: int) -> Any:
+def break_the_decoder_after(frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both decoding paths of the argus provider raise after ``frames`` frames."""
     calls = 0
 
-    def broken(data: str | bytes) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > frames:
-            raise RuntimeError("decoder bug")
-        return decode_frame(data)
+    def counted(decode: Any) -> Any:
+        def broken(data: str | bytes) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > frames:
+                raise RuntimeError("decoder bug")
+            return decode(data)
 
-    return broken
+        return broken
+
+    monkeypatch.setattr(argus_provider, "decode_data", counted(decode_data))
+    monkeypatch.setattr(argus_provider, "decode_frame", counted(decode_frame))
 
 
 async def test_a_decoder_that_raises_ends_in_error_kept_and_logged(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(argus_provider, "decode_frame", decoder_that_breaks_after(5))
+    break_the_decoder_after(5, monkeypatch)
     client = WebSocketClient(fast_config(sim.url))
     assert await client.connect()
     await client.subscribe("s", SubscriptionConfig(["AAPL"], ["price"]))
@@ -73,13 +78,12 @@ async def test_an_event_without_the_fields_the_pipeline_reads_is_not_a_silent_st
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_symbol(data: str | bytes) -> Any:
-        messages, errors = decode_frame(data)
-        for msg in messages:
-            if msg["type"] == "price":
-                del msg["symbol"]
-        return messages, errors
+        messages = decode_data(data)
+        for msg in messages or ():
+            del msg["symbol"]
+        return messages
 
-    monkeypatch.setattr(argus_provider, "decode_frame", no_symbol)
+    monkeypatch.setattr(argus_provider, "decode_data", no_symbol)
     client = WebSocketClient(fast_config(sim.url))
     assert await client.connect()
     await client.subscribe("s", SubscriptionConfig(["AAPL"], ["price"]))
@@ -156,7 +160,7 @@ runner = CliRunner()
 
 
 def test_stream_never_exits_0_after_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(argus_provider, "decode_frame", decoder_that_breaks_after(5))
+    break_the_decoder_after(5, monkeypatch)
     with ThreadedSim() as sim:
         result = runner.invoke(app, ["stream", "AAPL", "--url", sim.url, "--json", "--count", "50"])
     assert result.exit_code == 1, result.output

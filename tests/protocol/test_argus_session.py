@@ -183,15 +183,17 @@ def test_welcome_gives_session_info() -> None:
     assert received.has_control and not received.replies
 
 
-@pytest.mark.parametrize("epoch", [None, 7, ["e"], {"e": 1}, True])
-def test_welcome_without_a_string_epoch_has_none(epoch: Any) -> None:
+def test_welcome_without_an_epoch_has_none() -> None:
     welcome = dict(WELCOME)
-    if epoch is None:
-        del welcome["epoch"]
-    else:
-        welcome["epoch"] = epoch
+    del welcome["epoch"]
+    assert _receive(welcome).info == SessionInfo(WELCOME["connection_id"], None)
+
+
+@pytest.mark.parametrize("epoch", [7, ["e"], {"e": 1}, True, "\x1b]0;x\x07", "e" * 129])
+def test_a_welcome_with_a_malformed_epoch_is_refused(epoch: Any) -> None:
+    welcome = dict(WELCOME, epoch=epoch)
     received = _receive(welcome)
-    assert received.info == SessionInfo(WELCOME["connection_id"], None)
+    assert received.info is None and len(received.errors) == 1
 
 
 @pytest.mark.parametrize(

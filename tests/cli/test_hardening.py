@@ -1,0 +1,95 @@
+"""The command line under a broken server or broken output: bounded, one clear line, the
+documented exit code (real processes and sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from argus_cli.cli.app import app
+from argus_cli.testing.hostile import HostileServer
+from tests.cli.helpers import ARGUS, argus_env
+
+runner = CliRunner()
+
+
+@contextmanager
+def hostile(**options: object) -> Iterator[HostileServer]:
+    """A HostileServer on its own loop in a thread (for CliRunner and subprocess tests)."""
+    server = HostileServer(**options)  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_duration_bounds_connecting_to_an_unreachable_host(
+    unused_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARGUS_MAX_RECONNECT_ATTEMPTS", "50")
+    started = time.monotonic()
+    url = f"ws://127.0.0.1:{unused_port}/ws"
+    result = runner.invoke(app, ["stream", "AAPL", "--url", url, "--duration", "1", "--json"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 5, result.output
+    assert "no connection to" in result.stderr and "within --duration 1s" in result.stderr
+    assert elapsed < 8  # 50 attempts with backoff would take minutes
+
+
+def test_duration_bounds_a_subscribe_nobody_answers() -> None:
+    with hostile(answer_subscribe=False) as server:
+        started = time.monotonic()
+        result = runner.invoke(
+            app, ["stream", "AAPL", "--url", server.url, "--duration", "0.5", "--json"]
+        )
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert elapsed < 5  # the reply timeout alone is 10 s
+
+
+def test_a_full_disk_on_stdout_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [*ARGUS, "stream", "--demo", "AAPL", "--json", "--count", "5"],
+            env=argus_env(tmp_path),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "argus: cannot write to standard output: No space left on device"
+    ]
+
+
+def test_a_closed_stdout_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    command = " ".join([*ARGUS, "stream", "--demo", "AAPL", "--json", "--count", "5"])
+    result = subprocess.run(
+        ["sh", "-c", f"exec {command} >&-"],
+        env=argus_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "argus: cannot write to standard output: it is closed"
+    ]
