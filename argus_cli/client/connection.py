@@ -49,6 +49,7 @@ from ..sinks.base import Sink
 from .buffer import MessageBuffer
 from .config import ConnectionConfig, ConnectionState, SubscriptionConfig
 from .dispatch import Dispatcher, FrameHandler, Handler
+from .logbudget import LogBudget
 from .pipeline import Pipeline
 from .policy import RetryPolicy
 from .redact import install_log_redaction
@@ -94,7 +95,8 @@ class WebSocketClient:
         self._status = ConnectionStatus()
         self._subs: dict[str, SubscriptionConfig] = {}
         self._dispatch = Dispatcher()
-        self._pipeline = Pipeline(self.source)
+        self._warnings = LogBudget(log)
+        self._pipeline = Pipeline(self.source, self._warnings)
         self._replies = PendingReplies()
         self._link: Link | None = None
         self._buffer: MessageBuffer[Message] | None = None
@@ -442,7 +444,7 @@ class WebSocketClient:
         pending: Awaitable[None] | None = None
         restart: list[Message] = []
         if received.has_control:
-            pending = self._on_control(received)
+            pending = self._on_control(received, now)
             if received.info is not None:
                 restart = self._pipeline.new_epoch(received.info.epoch, now)
         events = received.events
@@ -457,19 +459,25 @@ class WebSocketClient:
             return _in_order(pending, buffer.put(batch))  # full: stop reading until there is room
         return pending
 
-    def _on_control(self, received: Received) -> Awaitable[None] | None:
+    def _on_control(self, received: Received, now: float) -> Awaitable[None] | None:
+        bad = []
         for error in received.errors:
             if isinstance(error, UnknownMessageType):
                 self.unknown_messages += 1
                 log.debug("skipped: %s", error)
             else:
-                self.decode_errors += 1
-                self.errors += 1
-                log.warning("skipped a bad frame from %s: %s", self.config.safe_url, error)
+                bad.append(error)
+        if bad:  # one line a frame, whatever it held, within the warnings budget
+            self.decode_errors += len(bad)
+            self.errors += len(bad)
+            more = f" (and {len(bad) - 1} more in that frame)" if len(bad) > 1 else ""
+            self._warnings.warning(
+                now, "skipped a bad message from %s: %s%s", self.config.safe_url, bad[0], more
+            )
         if received.info is not None:
             self.connection_id = received.info.connection_id
         for refusal in received.refusals:
-            self._on_refusal(refusal)
+            self._on_refusal(refusal, now)
         for reply in received.replies:
             if reply.error is not None:
                 self._replies.fail(reply.key, reply.error)
@@ -479,7 +487,7 @@ class WebSocketClient:
             return self._perform(received.actions)
         return None
 
-    def _on_refusal(self, refusal: Refusal) -> None:
+    def _on_refusal(self, refusal: Refusal, now: float) -> None:
         self.errors += 1
         text = f"server error {refusal.code}: {refusal.message}"
         self.last_error = text
@@ -491,7 +499,10 @@ class WebSocketClient:
             symbols = f" {','.join(sub.symbols)}" if sub else ""
             where = f" (subscription {sub_id}{symbols})"
         # the caller of subscribe() gets the exception; anything else is said here
-        log.log(logging.INFO if awaited else logging.WARNING, "%s%s", text, where)
+        if awaited:
+            log.info("%s%s", text, where)
+        else:
+            self._warnings.warning(now, "%s%s", text, where)
         if sub_id is not None and not awaited and refusal.drops_subscription:
             self._forget(sub_id)  # restored after a reconnect, then refused: dropped, loudly
 

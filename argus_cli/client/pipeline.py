@@ -34,6 +34,7 @@ from collections.abc import Callable, Container, Iterable, Mapping
 
 from ..protocol.rules import DATA_TYPES
 from ..protocol.session import Message
+from .logbudget import LogBudget
 from .metrics import LatencyWindow, RateMeter
 from .sequence import Key, SequenceTracker
 
@@ -55,8 +56,9 @@ _ANY = _Anything()
 
 
 class Pipeline:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, warnings: LogBudget | None = None) -> None:
         self.source = source
+        self.warnings = warnings if warnings is not None else LogBudget(log)
         self.tracker = SequenceTracker()
         # subscription id -> (counts seq jumps as gaps, the symbols it holds)
         self.tracking: dict[str, tuple[bool, Container[str]]] = {}
@@ -125,7 +127,8 @@ class Pipeline:
         if records:
             self.restarts += 1
             self.gaps += len(records)
-            log.warning(
+            self.warnings.warning(
+                now,
                 "the server restarted its sequence numbers: %s",
                 ", ".join(sorted({f"{r['symbol']} from seq {r['from_seq']}" for r in records})),
             )
@@ -190,7 +193,9 @@ class Pipeline:
         return out
 
     def _jump(self, event: Message, first: int, last: int, now: float) -> Message:
-        log.warning("gap: %s %s seq %d..%d missing", event["symbol"], event["type"], first, last)
+        self.warnings.warning(
+            now, "gap: %s %s seq %d..%d missing", event["symbol"], event["type"], first, last
+        )
         return {
             "type": "gap",
             "symbol": event["symbol"],
@@ -225,7 +230,8 @@ class Pipeline:
         self.gaps += 1
         gap["source"] = self.source
         gap["received"] = now
-        log.warning(
+        self.warnings.warning(
+            now,
             "gap: %s seq %s..%s no longer held by the server",
             gap["symbol"],
             gap.get("from_seq"),

@@ -4,10 +4,14 @@ sockets, against argus_cli.testing.hostile.HostileServer)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient
+from argus_cli.client.logbudget import LogBudget
 from argus_cli.testing.hostile import HostileServer, book, gap, price
 
 
@@ -134,3 +138,32 @@ async def test_the_same_epoch_keeps_dropping_replayed_duplicates() -> None:
         await client.disconnect()
     assert data(seen) == [("AAPL", s) for s in range(1, 9)]
     assert stats["duplicates_dropped"] == 2 and stats["gaps"] == 0
+
+
+async def test_a_flood_of_bad_messages_and_gaps_is_a_trickle_of_warnings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bad_batch = [{"type": "price", "sub": "{sub}", "symbol": "AAPL"}] * 5000
+    notices = [gap("AAPL", 10 * i + 2, 10 * i + 3) for i in range(2000)]
+    script = [bad_batch, *[bad_batch[:1]] * 300, notices, price("AAPL", 1)]
+    with caplog.at_level(logging.WARNING, logger="argus_cli"):
+        async with HostileServer(script=script) as server:
+            client, _ = await stream(server, ["AAPL"], lambda s: bool(data(s)))
+            stats = await client.get_stats()
+            held_back = client._warnings.total_suppressed
+            await client.disconnect()
+    assert stats["decode_errors"] == 5300 and stats["gaps"] == 2000
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert 1 <= len(warnings) <= 40  # a burst of 20, then 5 a second
+    assert held_back >= 2300 - 40  # one warning a frame, and a gap notice each
+    assert "and 4999 more in that frame" in warnings[0].getMessage()
+
+
+def test_the_warning_budget_allows_a_burst_then_a_rate_and_says_what_it_held() -> None:
+    logger = logging.getLogger("test.budget")
+    budget = LogBudget(logger, rate=2.0, burst=3)
+    sent = [budget.warning(100.0, "x") for _ in range(10)]
+    assert sent == [True] * 3 + [False] * 7 and budget.suppressed == 7
+    assert not budget.warning(100.4, "x")  # 0.8 of a token
+    assert budget.warning(100.5, "x") and budget.suppressed == 0  # one token back
+    assert budget.total_suppressed == 8
