@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from argus_cli.cli.app import app
 from argus_cli.testing.hostile import HostileServer
-from tests.cli.helpers import ARGUS, argus_env
+from tests.cli.helpers import ARGUS, ThreadedSim, argus_env
 
 runner = CliRunner()
 
@@ -93,3 +93,15 @@ def test_a_closed_stdout_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "argus: cannot write to standard output: it is closed"
     ]
+
+
+@pytest.mark.parametrize("run", range(3))  # the old failure came at random: try it a few times
+def test_a_server_that_accepts_then_drops_is_retried_then_exit_5(
+    run: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARGUS_MAX_RECONNECT_ATTEMPTS", "3")
+    monkeypatch.setenv("ARGUS_RECONNECT_DELAY", "0.05")
+    with ThreadedSim(chaos="accept-close", seed=run) as sim:
+        result = runner.invoke(app, ["stream", "AAPL", "--url", sim.url, "--json"])
+    assert result.exit_code == 5, result.output
+    assert "gave up on" in result.stderr and "3 consecutive failed attempts" in result.stderr
