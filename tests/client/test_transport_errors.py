@@ -231,3 +231,13 @@ async def test_a_missing_ca_file_fails_open_with_a_config_error(tmp_path: Path) 
     config = ConnectionConfig(url="wss://127.0.0.1:1/", ca_file=str(tmp_path / "missing.pem"))
     error = await open_error(config)
     assert isinstance(error, ConfigError) and "ca_file" in str(error)
+
+
+async def test_wss_to_a_plain_websocket_server_says_the_tls_handshake_failed() -> None:
+    from argus_cli.testing.hostile import HostileServer
+
+    async with HostileServer() as server:
+        config = ConnectionConfig(url=server.url.replace("ws://", "wss://"), timeout=5)
+        error = await open_error(config)
+    assert "TLS handshake" in str(error) and "wss://" in str(error)
+    assert "ConnectionResetError" not in str(error).split("(")[0]

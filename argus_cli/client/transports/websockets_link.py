@@ -142,6 +142,10 @@ def map_open_error(exc: BaseException, config: ConnectionConfig) -> ArgusError:
         return ArgusConnectionError(
             f"timed out connecting to {url} after {config.timeout:g}s", url=url
         )
+    if isinstance(exc, ConnectionResetError | ConnectionAbortedError) and url.startswith("wss:"):
+        reason = exc.strerror or type(exc).__name__
+        message = f"the TLS handshake with {url} failed ({reason}): is it really a wss:// server?"
+        return ArgusConnectionError(message, url=url)
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc) or type(exc).__name__
         return ArgusConnectionError(f"cannot reach {url}: {reason}", url=url)
