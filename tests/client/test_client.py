@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from argus_cli import (
     AuthenticationError,
     ConfigError,
-    ConnectionConfig,
     ConnectionState,
     QuickStartClient,
     ReconnectExhausted,
@@ -23,26 +21,8 @@ from argus_cli import (
     WebSocketClientManager,
 )
 from argus_cli.sim import Simulator
+from tests.client.helpers import fast_config, wait_until
 from tests.conftest import SimFactory
-
-
-def fast_config(url: str, **kwargs: Any) -> ConnectionConfig:
-    options: dict[str, Any] = {
-        "max_reconnect_attempts": 3,
-        "reconnect_delay": 0.05,
-        "heartbeat_interval": 1,
-        "timeout": 1,
-    }
-    options.update(kwargs)
-    return ConnectionConfig(url=url, **options)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 def reset_all(sim: Simulator) -> None:

@@ -20,7 +20,7 @@ from argus_cli.sim import Simulator
 from argus_cli.testing.faultproxy import FaultProxy
 from argus_cli.testing.procinfo import open_fds, rss_kib
 from argus_cli.testing.seqcheck import check
-from tests.client.test_client import wait_until
+from tests.client.helpers import wait_until
 from tests.conftest import SimFactory
 
 HEARTBEAT = 0.4

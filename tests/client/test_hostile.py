@@ -10,20 +10,10 @@ from typing import Any
 
 import pytest
 
-from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient
+from argus_cli import SubscriptionConfig, WebSocketClient
 from argus_cli.client.logbudget import LogBudget
 from argus_cli.testing.hostile import HostileServer, book, gap, price
-
-
-def fast_config(url: str, **kwargs: Any) -> ConnectionConfig:
-    options: dict[str, Any] = {
-        "max_reconnect_attempts": 5,
-        "reconnect_delay": 0.05,
-        "heartbeat_interval": 1,
-        "timeout": 1,
-    }
-    options.update(kwargs)
-    return ConnectionConfig(url=url, **options)
+from tests.client.helpers import fast_config
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from argus_cli import ConnectionConfig, ConnectionState, SubscriptionConfig, WebSocketClient
+from argus_cli import ConnectionState, SubscriptionConfig, WebSocketClient
 from argus_cli.cli.app import app
 from argus_cli.events import Event
 from argus_cli.exceptions import (
@@ -23,17 +23,7 @@ from argus_cli.protocol import argus as argus_provider
 from argus_cli.protocol.codec import decode_data, decode_frame
 from argus_cli.sim import Simulator
 from tests.cli.helpers import ThreadedSim
-
-
-def fast_config(url: str, **kwargs: Any) -> ConnectionConfig:
-    options: dict[str, Any] = {
-        "max_reconnect_attempts": 3,
-        "reconnect_delay": 0.05,
-        "heartbeat_interval": 1,
-        "timeout": 1,
-    }
-    options.update(kwargs)
-    return ConnectionConfig(url=url, **options)
+from tests.client.helpers import fast_config
 
 
 def break_the_decoder_after(frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
