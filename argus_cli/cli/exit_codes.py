@@ -24,6 +24,7 @@ from ..exceptions import (
     SubscriptionError,
     TLSVerificationError,
 )
+from .safe_text import shown
 
 OK = 0
 RUNTIME_FAILURE = 1
@@ -87,21 +88,28 @@ def boundary(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def fail(error: BaseException) -> NoReturn:
-    """Print ``argus: <message>`` on stderr (traceback only with ARGUS_DEBUG=1) and exit."""
+    """Print ``argus: <message>`` on stderr (traceback only with ARGUS_DEBUG=1) and exit.
+
+    Messages carry server text (error messages, close reasons): each line is
+    redacted and neutralized for the terminal (``safe_text.shown``)."""
     if isinstance(error, CommandExit):
         if error.message:
-            print(f"argus: {error.message}", file=sys.stderr)
+            _say(error.message)
         raise SystemExit(error.code)
-    if os.environ.get("ARGUS_DEBUG") == "1":
-        traceback.print_exception(error, file=sys.stderr)
+    debug = os.environ.get("ARGUS_DEBUG") == "1"
+    if debug:
+        for line in "".join(traceback.format_exception(error)).splitlines():
+            print(shown(line), file=sys.stderr)
     if isinstance(error, ArgusError):
-        print(f"argus: {error}", file=sys.stderr)
-        if isinstance(error, InternalError) and os.environ.get("ARGUS_DEBUG") != "1":
-            print(
-                "argus: this is a bug in argus; ARGUS_DEBUG=1 shows the traceback", file=sys.stderr
-            )
+        _say(error)
+        if isinstance(error, InternalError) and not debug:
+            _say("this is a bug in argus; ARGUS_DEBUG=1 shows the traceback")
         raise SystemExit(exit_code_for(error))
-    print(f"argus: internal error: {type(error).__name__}: {error}", file=sys.stderr)
-    if os.environ.get("ARGUS_DEBUG") != "1":
-        print("argus: run with ARGUS_DEBUG=1 for the traceback", file=sys.stderr)
+    _say(f"internal error: {type(error).__name__}: {shown(error)}")
+    if not debug:
+        _say("run with ARGUS_DEBUG=1 for the traceback")
     raise SystemExit(RUNTIME_FAILURE)
+
+
+def _say(message: object) -> None:
+    print(f"argus: {shown(message)}", file=sys.stderr)

@@ -7,10 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..client.redact import redact_url
 from ..config import list_profiles, load_file, resolve, user_profiles_dir
 from ..exceptions import ConfigError
 from . import exit_codes, options
 from .console import make_console
+from .safe_text import plain
 
 app = typer.Typer(help="List and inspect connection profiles.", no_args_is_help=False)
 
@@ -26,13 +28,14 @@ def profiles(ctx: typer.Context) -> None:
         table.add_column(header)
     for name, path, kind in list_profiles():
         try:
-            url = str(load_file(path, {}).get("connection.url", "—"))
+            url = load_file(path, {}).get("connection.url")
+            shown_url = "—" if url is None else redact_url(str(url))  # no user:pass, no tokens
         except ConfigError:
-            url = "(invalid file)"
-        table.add_row(name, kind, url, str(path))
+            shown_url = "(invalid file)"
+        table.add_row(plain(name), plain(kind), plain(shown_url), plain(path))
     console = make_console()
     console.print(table)
-    console.print(f"Your profiles go in {user_profiles_dir()}/NAME.yaml", style="dim")
+    console.print(plain(f"Your profiles go in {user_profiles_dir()}/NAME.yaml", "dim"))
 
 
 @app.command("show")
@@ -48,5 +51,5 @@ def show(
     for header in ("Setting", "Value", "From"):
         table.add_column(header)
     for key, value, origin in settings.redacted():
-        table.add_row(key, value, origin)
+        table.add_row(plain(key), plain(value), plain(origin))
     make_console().print(table)

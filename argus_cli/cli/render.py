@@ -1,4 +1,8 @@
-"""Rendering: board and stats in, rich renderables out. Pure; called at the repaint rate."""
+"""Rendering: board and stats in, rich renderables out. Pure; called at the repaint rate.
+
+Values from a server or a stats file are shown with ``safe_text.plain``: rich
+``Text``, never markup (``[red]`` in data stays literal), controls neutralized.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .board import Board, Row
+from .safe_text import plain, shown
 
 __all__ = ["render_board", "render_stats_table", "render_status", "sparkline"]
 
@@ -58,7 +63,7 @@ def _row_cells(row: Row, now: float, depth: bool) -> tuple[list[RenderableType],
     sign = "+" if change and change > 0 else ""
     age = row.age(now)
     cells: list[RenderableType] = [
-        Text(row.symbol, style="bold"),
+        plain(row.symbol, "bold"),
         Text(_num(row.last), style=colour),
         Text("—" if change is None else f"{sign}{change:,.2f}", style=colour),
         Text("—" if pct is None else f"{sign}{pct:.2f}%", style=colour),
@@ -103,33 +108,43 @@ def _table(board: Board, now: float, max_rows: int | None) -> Table:
     return table
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _figure(value: object, spec: str) -> str:
+    """A number as ``spec`` formats it; anything else (a damaged stats file) as safe text."""
+    return format(value, spec) if _is_number(value) else shown(value)
+
+
 def render_status(stats: dict[str, Any]) -> Panel:
-    state = str(stats.get("state", "?"))
+    state = shown(stats.get("state", "?"))
     p50, p99 = stats.get("latency_p50_ms"), stats.get("latency_p99_ms")
-    latency = "—" if p50 is None else f"p50 {p50:.1f} ms  p99 {p99:.1f} ms"
-    conn = str(stats.get("connection_id") or "—")[:8]
+    latency = "—" if p50 is None else f"p50 {_figure(p50, '.1f')} ms  p99 {_figure(p99, '.1f')} ms"
+    conn = shown(str(stats.get("connection_id") or "—")[:8])
+    uptime = shown(str(stats.get("uptime", "0:00:00")).split(".")[0])
     line = Text.assemble(
         ("● ", STATE_STYLES.get(state, "")),
         (state, STATE_STYLES.get(state, "")),
         "   server ",
-        (str(stats.get("url", "")), "cyan"),
+        (shown(stats.get("url", "")), "cyan"),
         f"   conn {conn}",
-        f"   uptime {str(stats.get('uptime', '0:00:00')).split('.')[0]}",
+        f"   uptime {uptime}",
     )
     gaps, errors = stats.get("gaps", 0), stats.get("errors", 0)
     second = Text.assemble(
-        f"msgs {stats.get('messages_received', 0):,}",
-        f"   rate {stats.get('messages_per_second', 0):,.1f}/s",
+        f"msgs {_figure(stats.get('messages_received', 0), ',')}",
+        f"   rate {_figure(stats.get('messages_per_second', 0), ',.1f')}/s",
         f"   latency {latency}",
-        f"   reconnects {stats.get('reconnect_count', 0)}",
+        f"   reconnects {shown(stats.get('reconnect_count', 0))}",
         ("   gaps ", ""),
-        (str(gaps), "bold yellow" if gaps else ""),
+        (shown(gaps), "bold yellow" if gaps else ""),
         ("   errors ", ""),
-        (str(errors), "bold red" if errors else ""),
+        (shown(errors), "bold red" if errors else ""),
     )
     lines = [line, second]
     if stats.get("last_error") and state != "connected":
-        lines.append(Text(f"last error: {stats['last_error']}", style="red"))
+        lines.append(plain(f"last error: {stats['last_error']}", "red"))
     return Panel(Group(*lines), title="argus", title_align="left", border_style="blue")
 
 
@@ -152,7 +167,7 @@ def _book(board: Board) -> Panel | None:
             Text(_num(ask[0]), style="red") if ask else "",
             _int(ask[1]) if ask else "",
         )
-    return Panel(table, title=f"{symbol} book", title_align="left", border_style="dim")
+    return Panel(table, title=plain(f"{symbol} book"), title_align="left", border_style="dim")
 
 
 STATUS_LINES = 4  # the status panel: two lines inside a border
@@ -195,17 +210,19 @@ STATS_COLUMNS = (
 
 
 def render_stats_table(streams: list[dict[str, Any]]) -> Table:
+    """One row per stats file. The files are read from a shared directory: every
+    value is shown as literal, neutralized text, whatever its type."""
     table = Table(header_style="bold", box=None, pad_edge=False)
     for _, header in STATS_COLUMNS:
         table.add_column(header, justify="left" if header in ("Symbols", "Server") else "right")
     for stream in streams:
-        cells = []
+        cells: list[RenderableType] = []
         for key, _ in STATS_COLUMNS:
             value = stream.get(key)
             if key == "symbols" and isinstance(value, list):
-                value = ",".join(value[:6]) + ("…" if len(value) > 6 else "")
+                value = ",".join(map(str, value[:6])) + ("…" if len(value) > 6 else "")
             elif key == "uptime" and isinstance(value, str):
                 value = value.split(".")[0]
-            cells.append("—" if value is None else str(value))
+            cells.append(plain("—" if value is None else value))
         table.add_row(*cells)
     return table

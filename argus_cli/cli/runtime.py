@@ -12,9 +12,11 @@ from contextlib import suppress
 from typing import Any, TypeVar, cast
 
 from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
+from ..client.redact import install_log_redaction
 from ..exceptions import SubscriptionError
 from ..sim import Simulator, SimulatorConfig
 from . import exit_codes
+from .safe_text import shown
 
 __all__ = [
     "Outcome",
@@ -41,20 +43,39 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main)
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 class _StderrHandler(logging.Handler):
-    """Writes to whatever ``sys.stderr`` is now (rich Live swaps it while it runs)."""
+    """Writes to whatever ``sys.stderr`` is now (rich Live swaps it while it runs).
+
+    Every line is redacted (registered keys, Authorization values: whichever
+    logger, child or library the record came from) and neutralized for the
+    terminal (server text carries escape sequences), a traceback line by line."""
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "argus_final", False):
             return  # the error boundary prints the final error once
         try:
-            sys.stderr.write(f"argus: {self.format(record)}\n")
+            lines = [f"argus: {shown(_message(record))}"]
+            if record.exc_info and record.exc_info[0] is not None:
+                trace = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
+                lines += [shown(line) for line in trace.splitlines()]
+            sys.stderr.write("\n".join(lines) + "\n")
             sys.stderr.flush()
         except Exception:  # stderr gone: nothing sensible left to do
             self.handleError(record)
 
 
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # a broken format string: its args are not shown
+        return str(record.msg)
+
+
 def setup_logging(level: str = "WARNING") -> None:
+    install_log_redaction()  # records of every logger are redacted where they are made
     root = logging.getLogger("argus_cli")
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         root.addHandler(_StderrHandler())
@@ -168,7 +189,8 @@ async def subscribe_all(
             await client.subscribe(sub_id, sub)
         except SubscriptionError as exc:
             print(
-                f"argus: {','.join(group)}: refused by the server ({exc.code}): {exc}",
+                f"argus: {','.join(group)}: refused by the server ({shown(exc.code)}): "
+                f"{shown(exc)}",
                 file=sys.stderr,
             )
         else:

@@ -19,6 +19,7 @@ from . import exit_codes, options, statefile
 from .console import make_console
 from .render import render_stats_table
 from .runtime import Outcome, connect_or_raise, run_async, setup_logging, subscribe_all
+from .safe_text import plain
 from .stream import parse_symbols
 
 
@@ -86,8 +87,8 @@ def _probe(
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    for key, value in result.items():
-        table.add_row(key, "—" if value is None else str(value))
+    for key, value in result.items():  # values from the server: literal, neutralized text
+        table.add_row(plain(key), plain("—" if value is None else value))
     make_console(no_color).print(table)
 
 

@@ -12,6 +12,7 @@ from ..client import WebSocketClient
 from ..config import resolve
 from . import exit_codes, options
 from .runtime import Outcome, connect_or_raise, run_async, setup_logging
+from .safe_text import shown
 
 
 def symbols(
@@ -26,7 +27,8 @@ def symbols(
     names = run_async(_list(WebSocketClient(settings.connection_config())))
     if names is None:
         raise typer.Exit(exit_codes.INTERRUPTED)
-    print(json.dumps(names) if json_ else "\n".join(names), flush=True)
+    # names come from the server: JSON escapes controls itself; lines are neutralized
+    print(json.dumps(names) if json_ else "\n".join(map(shown, names)), flush=True)
 
 
 async def _list(client: WebSocketClient) -> list[str] | None:

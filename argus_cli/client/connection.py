@@ -52,7 +52,7 @@ from .dispatch import Dispatcher, FrameHandler, Handler
 from .logbudget import LogBudget
 from .pipeline import Pipeline
 from .policy import RetryPolicy
-from .redact import install_log_redaction
+from .redact import install_log_redaction, redact_text
 from .replies import PendingReplies
 from .state import ConnectionStatus
 from .supervisor import HEALTHY_AFTER, Served, Supervisor
@@ -352,13 +352,13 @@ class WebSocketClient:
         return False if done else None
 
     def _set_last_error(self, text: str) -> None:
-        self.last_error = text
+        self.last_error = redact_text(text)
 
     def _fail(self, error: ArgusError) -> None:
         """Stop for good: state ERROR, ``failure`` kept and logged, background work ended."""
         if self.failure is None:
             self.failure = error
-            self.last_error = str(error)
+            self.last_error = redact_text(str(error))
             log.error("%s", error, extra={"argus_final": True})
         if self._supervisor is not None:
             self._supervisor.closing = True
@@ -422,9 +422,9 @@ class WebSocketClient:
                     restored.add(sub_id)
             self._status.to(S.CONNECTED)
             log.info("connected to %s", self.config.safe_url)
-            reason = await link.receive(self._on_frame)
+            reason = redact_text(await link.receive(self._on_frame))
         except NotConnectedError as exc:
-            reason = f"connection lost: {exc}"
+            reason = redact_text(f"connection lost: {exc}")
         finally:
             self._link = None
             self._connected_at = None
@@ -480,7 +480,7 @@ class WebSocketClient:
             self._on_refusal(refusal, now)
         for reply in received.replies:
             if reply.error is not None:
-                self._replies.fail(reply.key, reply.error)
+                self._replies.fail(reply.key, _redacted(reply.error))
             else:
                 self._replies.resolve(reply.key, reply.value)
         if received.actions:
@@ -489,7 +489,7 @@ class WebSocketClient:
 
     def _on_refusal(self, refusal: Refusal, now: float) -> None:
         self.errors += 1
-        text = f"server error {refusal.code}: {refusal.message}"
+        text = redact_text(f"server error {refusal.code}: {refusal.message}")
         self.last_error = text
         sub_id = refusal.subscription_id
         awaited = refusal.awaited_by is not None and self._replies.waiting(refusal.awaited_by)
@@ -555,6 +555,14 @@ class WebSocketClient:
             ) from None
         finally:
             self._replies.done_with(key, future)
+
+
+def _redacted(error: ArgusError) -> ArgusError:
+    """A server-made error with any key it echoed replaced (it reaches SDK callers)."""
+    if isinstance(error, SubscriptionError):
+        text = redact_text(str(error))
+        return SubscriptionError(text, code=error.code, subscription_id=error.subscription_id)
+    return error
 
 
 async def _in_order(first: Awaitable[None] | None, second: Awaitable[None]) -> None:

@@ -221,6 +221,8 @@ def _check_gap(m: Message) -> str | None:
         return "gap needs integers 1 <= from_seq <= to_seq <= 2^63-1"
     if "sub" in m and m["sub"] is not None and not _token(m, "sub"):
         return "gap sub must be a subscription id"
+    if "reason" in m and not _token(m, "reason"):
+        return "gap reason must be a word of [A-Za-z0-9_.:-]{1,128}"
     return None
 
 
@@ -259,7 +261,24 @@ def _validate(obj: Any, errors: list[DecodeError]) -> Message | None:
     if reason is not None:
         errors.append(DecodeError(reason))
         return None
-    return obj
+    return _known_fields(obj, kind)
+
+
+# Fields a delivered event keeps. A server may add others (a newer protocol); they
+# are dropped, never passed on to handlers and output unvalidated.
+_EVENT_FIELDS: dict[str, frozenset[str]] = {
+    "price": frozenset({"type", "sub", "symbol", "price", "bid", "ask", "timestamp", "seq"}),
+    "volume": frozenset({"type", "sub", "symbol", "volume", "total_volume", "timestamp", "seq"}),
+    "orderbook": frozenset({"type", "sub", "symbol", "bids", "asks", "timestamp", "seq"}),
+    "gap": frozenset({"type", "sub", "symbol", "from_seq", "to_seq", "reason"}),
+}
+
+
+def _known_fields(msg: Message, kind: Any) -> Message:
+    keep = _EVENT_FIELDS.get(kind)
+    if keep is None or msg.keys() <= keep:
+        return msg
+    return {key: value for key, value in msg.items() if key in keep}
 
 
 # The fast path: data messages exactly as PROTOCOL.md shapes them, parsed and
@@ -335,7 +354,7 @@ def decode_frame(data: str | bytes) -> tuple[list[Message], list[DecodeError]]:
         kind = parsed.get("type")
         check = VALIDATORS.get(kind) if type(kind) is str else None
         if check is not None and check(parsed) is None:
-            return [parsed], errors
+            return [_known_fields(parsed, kind)], errors
         _validate(parsed, errors)
         return [], errors
     if type(parsed) is list:

@@ -232,7 +232,9 @@ def test_fast_path_gives_exactly_what_json_says(messages: list[Any], batch: bool
     assert _canonical(decoded) == _canonical(messages)
 
 
-def test_extra_fields_are_kept() -> None:
-    extra = dict(PRICE, venue="XNAS", conditions=["@", "F"])
+def test_extra_fields_are_dropped_never_passed_on_unvalidated() -> None:
+    extra = dict(PRICE, venue="XNAS", note="\x9b2J\u202e", conditions=["@", "F"])
     decoded, errors = codec.decode_frame(json.dumps(extra))
-    assert errors == [] and decoded == [extra]
+    assert errors == [] and decoded == [PRICE]
+    decoded, errors = codec.decode_frame(json.dumps([extra, extra]))
+    assert errors == [] and decoded == [PRICE, PRICE]

@@ -27,10 +27,19 @@ def is_loopback(host: str | None) -> bool:
 
 
 def handshake_headers(config: ConnectionConfig) -> dict[str, str]:
-    """The opening handshake's extra headers; refuse a clear-text key to a remote host."""
+    """The opening handshake's extra headers; refuse a clear-text key to a remote host,
+    and credentials in the URL."""
+    parts = urlsplit(config.url)
+    if parts.username is not None or parts.password is not None:
+        # websockets would send them as a second Authorization header (Basic), past the
+        # clear-text guard below; the key travels only as api_key (PROTOCOL.md)
+        raise ConfigError(
+            f"the url {config.safe_url} carries credentials (user:password@): argus sends "
+            "a key only as api_key / ARGUS_API_KEY in the Authorization header; "
+            "remove them from the url"
+        )
     if not config.api_key:
         return {}
-    parts = urlsplit(config.url)
     if parts.scheme == "ws" and not is_loopback(parts.hostname) and not config.allow_insecure_key:
         raise InsecureTransportError(
             f"refusing to send the API key in clear text to {config.safe_url}: "
