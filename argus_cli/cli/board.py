@@ -5,6 +5,7 @@ Handlers update it at any rate; the renderer reads it at the repaint rate.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,14 +40,16 @@ class Row:
     def change(self) -> float | None:
         if self.first is None or self.last is None:
             return None
-        return self.last - self.first
+        change = self.last - self.first
+        return change if math.isfinite(change) else None
 
     @property
     def change_pct(self) -> float | None:
         if self.first in (None, 0) or self.last is None:
             return None
         assert self.first is not None
-        return (self.last - self.first) / self.first * 100
+        pct = (self.last - self.first) / self.first * 100
+        return pct if math.isfinite(pct) else None
 
     @property
     def spread(self) -> float | None:

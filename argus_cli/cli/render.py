@@ -6,6 +6,7 @@ Values from a server or a stats file are shown with ``safe_text.plain``: rich
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -30,11 +31,14 @@ STATE_STYLES = {
 
 
 def sparkline(values: list[float]) -> str:
-    if len(values) < 2:
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
         return ""
     low, high = min(values), max(values)
     if high == low:
         return SPARKS[3] * len(values)
+    if not math.isfinite(high - low):  # prices near the double's limits: halve first
+        values = [v / 2 for v in values]
+        low, high = low / 2, high / 2
     scale = (len(SPARKS) - 1) / (high - low)
     return "".join(SPARKS[round((v - low) * scale)] for v in values)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,8 @@ from .board import Board
 from .console import make_console
 from .render import render_board
 from .runtime import Outcome, connect_or_raise, run_async, setup_logging, start_demo, subscribe_all
+
+log = logging.getLogger("argus_cli.cli")
 
 __all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "stream"]
 
@@ -280,13 +283,21 @@ class StreamOutput:
 
 
 async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float) -> None:
-    """Repaint at a fixed rate from the latest state, never per message."""
+    """Repaint at a fixed rate from the latest state, never per message. A repaint that
+    fails is said once on stderr and painting goes on: never a frozen "live" screen."""
     interval = 1.0 / rate
     loop = asyncio.get_running_loop()
+    said: set[str] = set()
     while True:
         started = loop.time()
         height = live.console.height
-        live.update(render_board(board, client.stats_snapshot(), time.time(), height), refresh=True)
+        try:
+            table = render_board(board, client.stats_snapshot(), time.time(), height)
+            live.update(table, refresh=True)
+        except Exception as exc:
+            if type(exc).__name__ not in said:
+                said.add(type(exc).__name__)
+                log.error("cannot draw the table (a bug in argus): %s: %s", type(exc).__name__, exc)
         await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
 

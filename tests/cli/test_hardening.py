@@ -105,3 +105,30 @@ def test_a_server_that_accepts_then_drops_is_retried_then_exit_5(
         result = runner.invoke(app, ["stream", "AAPL", "--url", sim.url, "--json"])
     assert result.exit_code == 5, result.output
     assert "gave up on" in result.stderr and "3 consecutive failed attempts" in result.stderr
+
+
+def test_prices_at_the_limits_of_a_double_do_not_kill_the_table() -> None:
+    from argus_cli.testing.hostile import price
+
+    script = [price("AAPL", i, price=p) for i, p in enumerate([1.7e308, -1.7e308, 5.0], 1)]
+    with hostile(script=script) as server:
+        result = runner.invoke(
+            app,
+            ["stream", "AAPL", "--url", server.url, "--format", "table", "--duration", "1"],
+        )
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "cannot draw" not in result.stderr
+    assert "AAPL" in result.stdout
+
+
+def test_sparkline_and_change_survive_non_finite_arithmetic() -> None:
+    from argus_cli.cli.board import Board
+    from argus_cli.cli.render import sparkline
+
+    assert len(sparkline([1.7e308, -1.7e308, 5.0])) == 3
+    assert sparkline([1.0, float("nan")]) == ""
+    board = Board(["AAPL"])
+    for p in (1.7e308, -1.7e308):
+        board.update({"type": "price", "symbol": "AAPL", "price": p, "bid": p, "ask": p})
+    row = board.rows["AAPL"]
+    assert row.change is None and row.change_pct is None  # -inf: not shown as a number
