@@ -156,7 +156,7 @@ class WebSocketClient:
             self._dispatch_task = asyncio.create_task(
                 self._dispatch.run(self._buffer), name="argus-dispatch"
             )
-            self._dispatch_task.add_done_callback(self._dispatch_ended)
+            self._dispatch_task.add_done_callback(self._background_ended)
         return await self._until_connected() is True
 
     async def disconnect(self) -> None:
@@ -368,7 +368,8 @@ class WebSocketClient:
             if task is not None and task is not current and not task.done():
                 task.cancel()
 
-    def _dispatch_ended(self, task: asyncio.Task[None]) -> None:
+    def _background_ended(self, task: asyncio.Task[None]) -> None:
+        """Delivery or the provider's timer ended on its own: a sink failed, or a bug."""
         if task.cancelled():
             return
         error = task.exception()
@@ -380,7 +381,8 @@ class WebSocketClient:
             internal = InternalError(f"internal error: {type(error).__name__}: {error}")
             internal.__cause__ = error
             log.error(
-                "message delivery stopped on an %s",
+                "%s stopped on an %s",
+                task.get_name(),
                 internal,
                 exc_info=error,
                 extra={"argus_final": True},
@@ -409,6 +411,7 @@ class WebSocketClient:
         opened = time.monotonic()
         self._session_data = self._pipeline.data_messages
         reason = "connection closed"
+        ticker: asyncio.Task[None] | None = None
         try:
             await self._perform(self.provider.opened())
             restored: set[str] = set()
@@ -422,10 +425,16 @@ class WebSocketClient:
                     restored.add(sub_id)
             self._status.to(S.CONNECTED)
             log.info("connected to %s", self.config.safe_url)
+            interval = self.provider.timer_interval
+            if interval:
+                ticker = asyncio.create_task(self._tick(interval), name="argus-provider-timer")
+                ticker.add_done_callback(self._background_ended)
             reason = redact_text(await link.receive(self._on_frame))
         except NotConnectedError as exc:
             reason = redact_text(f"connection lost: {exc}")
         finally:
+            if ticker is not None:
+                ticker.cancel()
             self._link = None
             self._connected_at = None
             self._replies.fail_all(NotConnectedError(f"connection to {self.config.safe_url} lost"))
@@ -434,6 +443,14 @@ class WebSocketClient:
             or time.monotonic() - opened >= HEALTHY_AFTER
         )
         return Served(healthy, reason)
+
+    async def _tick(self, interval: float) -> None:
+        """Call the provider's ``on_timer`` every ``interval`` seconds while connected
+        (application pings, book resyncs) and do what it asks."""
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(NotConnectedError):
+                await self._perform(self.provider.on_timer(time.time()))
 
     # --- receiving ----------------------------------------------------------------------
 
