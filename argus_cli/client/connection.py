@@ -435,6 +435,7 @@ class WebSocketClient:
         finally:
             if ticker is not None:
                 ticker.cancel()
+                await asyncio.wait({ticker})  # gone with the link (never raises)
             self._link = None
             self._connected_at = None
             self._replies.fail_all(NotConnectedError(f"connection to {self.config.safe_url} lost"))
