@@ -219,8 +219,10 @@ async def run_stream(options: StreamOptions) -> int:
                 with suppress(asyncio.CancelledError):
                     await background
         if live is not None:
-            final = render_board(board, client.stats_snapshot(), time.time(), live.console.height)
-            live.update(final, refresh=True)
+            with suppress(Exception):  # already said by the painter; the exit code stands
+                height = live.console.height
+                final = render_board(board, client.stats_snapshot(), time.time(), height)
+                live.update(final, refresh=True)
             live.stop()
         await client.disconnect()
         await output.close()
