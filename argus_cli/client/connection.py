@@ -218,7 +218,12 @@ class WebSocketClient:
         if self._link is None or self.state is not S.CONNECTED:
             return
         try:
-            await self._request(self._subscribe_request(subscription_id))
+            request = self._subscribe_request(subscription_id)
+        except ArgusError:  # the provider cannot serve it (e.g. a frequency it lacks)
+            self._forget(subscription_id)
+            raise
+        try:
+            await self._request(request)
         except SubscriptionError:
             self._forget(subscription_id)
             raise
@@ -419,9 +424,15 @@ class WebSocketClient:
                 for sub_id in pending:  # subscribe() may add more meanwhile: loop until none
                     if sub_id in self._subs:
                         point = self._resume_point(sub_id)
+                        try:
+                            request = self._subscribe_request(sub_id, point)
+                        except ArgusError as exc:  # made while disconnected, not servable
+                            self._warnings.warning(time.time(), "subscription %s: %s", sub_id, exc)
+                            self._forget(sub_id)
+                            continue
                         if point:
                             self._pipeline.expect_resume(sub_id, point)
-                        await self._perform(self._subscribe_request(sub_id, point).actions)
+                        await self._perform(request.actions)
                     restored.add(sub_id)
             self._status.to(S.CONNECTED)
             log.info("connected to %s", self.config.safe_url)

@@ -232,9 +232,10 @@ class Pipeline:
         gap["received"] = now
         self.warnings.warning(
             now,
-            "gap: %s seq %s..%s no longer held by the server",
+            "gap: %s seq %s..%s (%s)",
             gap["symbol"],
             gap.get("from_seq"),
             to_seq,
+            gap.get("reason", "reported by the server"),
         )
         return True
