@@ -280,10 +280,17 @@ class WebSocketClient:
         return list(symbols)
 
     async def ping(self) -> float:
-        """Application-level round trip to the server, in seconds."""
+        """Round trip to the server, in seconds: the provider's application ping, or a
+        WebSocket ping where the venue has none."""
         self._nonce += 1
+        request = self.provider.ping(self._nonce)
         started = time.perf_counter()
-        await self._request(self.provider.ping(self._nonce))
+        if request is None:
+            link = self._link
+            if link is None:
+                raise NotConnectedError(f"not connected to {self.config.safe_url}")
+            return await asyncio.wait_for(link.ping(), self.config.timeout)
+        await self._request(request)
         return time.perf_counter() - started
 
     async def get_stats(self) -> dict[str, Any]:

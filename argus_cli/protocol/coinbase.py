@@ -366,8 +366,8 @@ class CoinbaseSession:
     def list_symbols(self) -> Request:
         raise EncodeError("coinbase lists its products over REST (GET /products), not the feed")
 
-    def ping(self, nonce: int) -> Request:
-        raise EncodeError("coinbase has no application ping (WebSocket pings keep it alive)")
+    def ping(self, nonce: int) -> Request | None:
+        return None  # no application ping: the client times a WebSocket ping
 
     def on_timer(self, now: float) -> list[Action]:
         return []

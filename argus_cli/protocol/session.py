@@ -173,7 +173,9 @@ class ProviderSession(Protocol):
 
     def list_symbols(self) -> Request: ...
 
-    def ping(self, nonce: int) -> Request: ...
+    def ping(self, nonce: int) -> Request | None:
+        """An application-level ping, or None when the venue has none (the client
+        then times a WebSocket ping instead)."""
 
     def receive(self, frame: str | bytes, now: float) -> Received: ...
 

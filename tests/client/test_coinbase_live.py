@@ -233,3 +233,18 @@ async def test_a_subscription_coinbase_cannot_serve_is_refused_and_not_kept(
         assert run.client.failure is None
     finally:
         await run.client.disconnect()
+
+
+async def test_ping_times_a_websocket_ping_where_the_venue_has_none(
+    make_fake: FakeFactory,
+) -> None:
+    fake = await make_fake(products=("BTC-USD",))
+    run = Run(fake)
+    assert await run.client.connect()
+    try:
+        await run.client.subscribe("s", SubscriptionConfig(["BTC-USD"], ["price"]))
+        rtt = await run.client.ping()
+        assert 0 < rtt < 1
+        assert (await run.client.get_stats())["messages_sent"] == 1  # the subscribe only
+    finally:
+        await run.client.disconnect()

@@ -29,6 +29,9 @@ class Link(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close with ``code`` (bounded in time); safe to call twice."""
 
+    async def ping(self) -> float:
+        """A WebSocket ping's round trip, in seconds; ``NotConnectedError`` if closed."""
+
 
 class Transport(Protocol):
     """Opens links. Raises only argus errors (``ArgusConnectionError`` and its

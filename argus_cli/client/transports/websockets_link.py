@@ -60,6 +60,13 @@ class WebsocketsLink:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
 
+    async def ping(self) -> float:
+        try:
+            waiter = await self._ws.ping()
+            return await waiter
+        except ConnectionClosed:
+            raise NotConnectedError("the connection is closed") from None
+
 
 class WebsocketsTransport:
     name = "websockets"
