@@ -1,4 +1,9 @@
-"""``argus serve``: run the market simulator."""
+"""``argus serve``: run the market simulator.
+
+Usage errors (exit 2), each naming the value: ``--symbols`` that names no
+symbol (``''``, ``,``) or an invalid one; ``--chaos`` that does not parse or
+mutes a symbol the simulator does not serve (``mute=XYZQ:5s``).
+"""
 
 from __future__ import annotations
 
@@ -35,10 +40,15 @@ def serve(
 ) -> None:
     """Run the built-in market simulator (key from ARGUS_SERVER_API_KEY, if set)."""
     symbol_list = None
-    if symbols:
+    if symbols is not None:  # given, even empty: ``--symbols ''`` is refused, not ignored
         from .stream import parse_symbols
 
-        symbol_list = parse_symbols([symbols])
+        try:
+            symbol_list = parse_symbols([symbols])
+        except typer.BadParameter as exc:
+            raise typer.BadParameter(
+                f"{symbols!r}: {exc.message}", param_hint="--symbols"
+            ) from None
     try:
         config = SimulatorConfig(
             host=host, port=port, symbols=symbol_list, rate=rate, seed=seed, chaos=chaos

@@ -2,11 +2,13 @@
 
 ``decode_op`` turns one client frame into a request object or an ``OpError``
 carrying the protocol error code the server must answer with. A subscribe
-that fails validation is refused whole.
+that fails validation is refused whole. ``peek_id`` reads just the ``id`` of a
+frame the server will not serve (rate-limited), so its error can name it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,7 @@ __all__ = [
     "decode_op",
     "encode_error",
     "encode_message",
+    "peek_id",
 ]
 
 
@@ -112,6 +115,18 @@ def decode_op(data: str | bytes, universe: Collection[str]) -> Request | OpError
     return _decode_subscribe(obj, sub_id, universe)
 
 
+def peek_id(data: str | bytes) -> str | None:
+    """The frame's subscription ``id`` if it is a JSON object with a valid one, else None."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    sub_id = obj.get("id")
+    return sub_id if rules.check_subscription_id(sub_id) is None else None
+
+
 def _decode_subscribe(
     obj: dict[str, Any], sub_id: str, universe: Collection[str]
 ) -> Request | OpError:
@@ -156,7 +171,7 @@ def _decode_subscribe(
         )
     return Subscribe(
         id=sub_id,
-        symbols=tuple(symbols),
+        symbols=tuple(map(sys.intern, symbols)),  # subscriptions share one str a symbol
         data_types=tuple(dict.fromkeys(data_types)),
         update_frequency=frequency,
         min_price=filters.get("min_price"),

@@ -3,7 +3,8 @@
 Each symbol's price follows geometric Brownian motion rounded to the tick
 (0.01). Every event is a trade with the quote and a 10-level book right after
 it; its ``seq`` grows by one per symbol. The most recent ``ring_size`` events
-of each symbol are held for replay on resume.
+of each symbol are held for replay on resume; ``events_after`` hands them out
+in slices (``limit``), walking the ring from whichever end is nearer.
 """
 
 from __future__ import annotations
@@ -179,8 +180,11 @@ class Market:
         state.ring.append(event)
         return event
 
-    def events_after(self, symbol: str, seq: int) -> tuple[list[Event], tuple[int, int] | None]:
-        """Held events with a higher ``seq``, and the range asked for but no longer held."""
+    def events_after(
+        self, symbol: str, seq: int, limit: int | None = None
+    ) -> tuple[list[Event], tuple[int, int] | None]:
+        """Held events with a higher ``seq`` (at most ``limit``, oldest first), and the
+        range asked for but no longer held."""
         state = self.states[symbol]
         if seq >= state.seq:
             return [], None
@@ -190,4 +194,11 @@ class Market:
         oldest = ring[0].seq
         gap = (seq + 1, oldest - 1) if seq + 1 < oldest else None
         start = max(0, seq + 1 - oldest)
-        return list(islice(ring, start, None)), gap
+        size = len(ring)
+        stop = size if limit is None else min(size, start + limit)
+        if start <= size - stop:
+            return list(islice(ring, start, stop)), gap
+        # nearer the newest end: walk from there (a resume is usually near the head)
+        events = list(islice(reversed(ring), size - stop, size - start))
+        events.reverse()
+        return events, gap

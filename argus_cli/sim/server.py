@@ -6,7 +6,27 @@ Usable from Python and tests::
         url = sim.url           # ws://127.0.0.1:PORT/ws
 
 Any request path is accepted. Auth (Bearer key, constant-time compare) and the
-connection cap are enforced before the upgrade (HTTP 401 / 503).
+connection cap are enforced before the upgrade (HTTP 401 / 503); a request
+with more than one ``Authorization`` header is refused with HTTP 400.
+
+Fan-out. ``routes`` maps each symbol to the live routes (subscriptions) that
+want it, as an insertion-ordered dict used as a set: attaching or detaching a
+(route, symbol) pair is O(1), so closing a connection costs what it holds
+(subscriptions x symbols), never that times everyone else's. ``publish``
+iterates a snapshot of a symbol's routes, because a delivery can close a slow
+consumer, which detaches its routes mid-publish. The market yields to the
+event loop after every ``PUBLISH_SLICE`` (2,000) route deliveries, so a tick
+with a huge fan-out (many subscriptions, or catching up after a stall) never
+holds the loop for long. What one connection may hold is bounded in
+``session.py`` (send queue) and ``replay.py`` (resume slices).
+
+``epoch`` names this simulator's sequence space (PROTOCOL.md, ``welcome``): the
+UTC time the market was made, ISO form, plus 8 random hex digits. It is made
+once with the market, so it stays the same on every connection while the seq
+counters live, and differs between two ``Simulator`` instances.
+
+Config values that name symbols are checked against the market: ``chaos``
+muting a symbol the simulator does not serve is a ``ChaosSpecError``.
 """
 
 from __future__ import annotations
@@ -16,9 +36,10 @@ import hmac
 import logging
 import os
 import random
+import secrets
 import ssl as ssl_module
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, assert_never
@@ -26,13 +47,17 @@ from typing import Any, assert_never
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from ..client.redact import install_log_redaction
+from ..exceptions import ChaosSpecError
 from .chaos import AbortAll, Chaos, ChaosAction, CloseAll, EndStall, StartStall
 from .market import Event, Market
 from .session import Route, Session
 
 log = logging.getLogger("argus_cli.sim")
 
-__all__ = ["Simulator", "SimulatorConfig"]
+__all__ = ["PUBLISH_SLICE", "Simulator", "SimulatorConfig"]
+
+PUBLISH_SLICE = 2_000  # route deliveries the market makes before it yields to the loop
 
 
 @dataclass
@@ -47,6 +72,7 @@ class SimulatorConfig:
     max_subscriptions: int = 100
     max_frame: int = 64 * 1024
     send_queue: int = 20_000  # messages; beyond it the client is closed with 1013
+    drain_timeout: float = 5.0  # a resume replay waiting on a queue that never moves: 1013
     max_batch: int = 1_000
     max_connections: int = 1_000
     heartbeat_interval: float = 30.0
@@ -64,6 +90,15 @@ class SimulatorConfig:
             raise ValueError(f"rate must be > 0 events per second, not {self.rate}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, not {self.port}")
+        if self.send_queue < 1:
+            raise ValueError(f"send_queue must be >= 1 message, not {self.send_queue}")
+        if self.drain_timeout <= 0:
+            raise ValueError(f"drain_timeout must be > 0 seconds, not {self.drain_timeout}")
+
+
+def new_epoch() -> str:
+    """A fresh name for a sequence space: ``2026-11-29T08:00:00Z-7f3a9c01``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
 
 
 class Simulator:
@@ -73,11 +108,20 @@ class Simulator:
         if key is None:
             key = os.environ.get("ARGUS_SERVER_API_KEY") or None
         self._expected_auth = f"Bearer {key}".encode() if key else None
+        if key:  # websockets logs handshake headers at DEBUG: never the server's key
+            install_log_redaction(key)
         self.market = Market(config.symbols, seed=config.seed, ring_size=config.ring_size)
+        self.epoch = new_epoch()
         self.chaos = Chaos.parse(config.chaos, seed=config.seed) if config.chaos else None
+        if self.chaos is not None:
+            unknown = sorted(set(self.chaos.mute) - set(self.market.symbols))
+            if unknown:
+                raise ChaosSpecError(
+                    f"mute={unknown[0]}: {unknown[0]} is not a symbol this simulator serves"
+                )
         self.sessions: set[Session] = set()
         self.stalled: list[Session] = []  # chaos stall: the sessions to resume
-        self.routes: dict[str, list[Route]] = {}
+        self.routes: dict[str, dict[Route, None]] = {}  # symbol -> live routes, as an ordered set
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._driver: asyncio.Task[None] | None = None
@@ -160,7 +204,12 @@ class Simulator:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if self._expected_auth is not None:
-            given = request.headers.get("Authorization", "").encode()
+            values = request.headers.get_all("Authorization")
+            if len(values) > 1:
+                return connection.respond(
+                    HTTPStatus.BAD_REQUEST, "more than one Authorization header\n"
+                )
+            given = (values[0] if values else "").encode()
             if not hmac.compare_digest(given, self._expected_auth):
                 response = connection.respond(
                     HTTPStatus.UNAUTHORIZED, "missing or invalid API key\n"
@@ -188,15 +237,17 @@ class Simulator:
         finally:
             self.sessions.discard(session)
 
-    def attach(self, route: Route) -> None:
-        for symbol in route.sub.symbols:
-            self.routes.setdefault(symbol, []).append(route)
+    def attach(self, route: Route, symbols: Iterable[str] | None = None) -> None:
+        """Start live delivery of ``symbols`` (default: all the route's) to the route."""
+        for symbol in route.sub.symbols if symbols is None else symbols:
+            self.routes.setdefault(symbol, {})[route] = None
 
     def detach_route(self, route: Route) -> None:
+        """Stop live delivery to the route: O(1) per symbol."""
         for symbol in route.sub.symbols:
             routes = self.routes.get(symbol)
-            if routes and route in routes:
-                routes.remove(route)
+            if routes:
+                routes.pop(route, None)
 
     def detach(self, session: Session) -> None:
         for route in list(session.routes.values()):
@@ -230,22 +281,26 @@ class Simulator:
 
     # --- the market -------------------------------------------------------------------
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: Event) -> int:
+        """Fan the event out to its symbol's routes; return how many routes that was."""
         self.events_published += 1
         routes = self.routes.get(event.symbol)
         if not routes:
-            return
+            return 0
         copies = 1
         if self.chaos is not None:
             if not self.chaos.deliver(event):
-                return
+                return 0
             copies += self.chaos.duplicate()
-        for route in routes:
+        # a snapshot: a delivery can close a slow consumer, which detaches its routes
+        snapshot = tuple(routes)
+        for route in snapshot:
             if route.sub.update_frequency == "realtime":
                 for _ in range(copies):
                     route.deliver(event)
             else:
                 route.pending[event.symbol] = event
+        return len(snapshot)
 
     async def _drive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -262,6 +317,7 @@ class Simulator:
             elapsed, last = now - last, now
             wall = time.time()
             chaos = self.chaos
+            work = 0
             for symbol in symbols:
                 due = min(burst_cap, owed[symbol] + cfg.rate * elapsed * rng.uniform(0.5, 1.5))
                 count = int(due)
@@ -269,4 +325,7 @@ class Simulator:
                 if count and chaos is not None and chaos.muted(symbol):
                     continue
                 for _ in range(count):
-                    self.publish(market.next_event(symbol, wall))
+                    work += 1 + self.publish(market.next_event(symbol, wall))
+                    if work >= PUBLISH_SLICE:  # a long fan-out lets the loop breathe
+                        work = 0
+                        await asyncio.sleep(0)

@@ -1,4 +1,28 @@
-"""One client connection to the simulator: its subscriptions and its bounded send queue."""
+"""One client connection to the simulator: its subscriptions and its bounded send queue.
+
+Limits, per connection (what one client can make the server hold or do):
+
+- The send queue is counted in messages and holds at most ``send_queue``
+  (default 20,000). A message that would pass it closes the connection with
+  1013 (slow consumer) and drops the queue; other connections carry on.
+- Data waits in the queue unencoded: one entry per (subscription, event)
+  names the event and the subscription's ``{"type":..,"sub":..,`` prefixes,
+  and counts one message per data type. The sender encodes when it builds a
+  frame (each event's body once, shared by every subscriber). So a full queue
+  costs about 64 bytes an entry, at most ``send_queue`` entries (about 1.3 MB
+  at the default), whatever the subscriptions ask for, and a client that
+  never reads costs no encoding at all. (The events are the market's, held in
+  its ring anyway; only a queue lagging a symbol by more than the ring keeps
+  older ones alive, at most ``send_queue`` of them: the old bound, encoded.)
+- A frame holds at most ``max_batch`` messages (default 1,000) and about
+  ``MAX_FRAME_BYTES`` (256 KiB), so building one is bounded work; websockets
+  then holds at most its write buffer (32 KiB) plus the frame being written.
+- Per event, a connection costs one queue entry per subscription on that
+  symbol: at most ``max_subscriptions`` (100). Incoming messages are handled
+  one per loop turn, so a burst of subscribes from many connections
+  interleaves with everything else instead of running as one long step.
+- A ``resume`` replays in slices that share this queue (``replay.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +31,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 from websockets.asyncio.server import ServerConnection
@@ -25,8 +49,10 @@ from ..protocol.server_codec import (
     decode_op,
     encode_error,
     encode_message,
+    peek_id,
 )
 from .market import Event
+from .replay import replay, replay_slice
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -38,6 +64,9 @@ __all__ = ["Route", "Session"]
 MAX_FRAME_BYTES = 256 * 1024  # a batch frame stops growing past this
 CLOSE_TIMEOUT = 2.0  # seconds for a closing handshake we started
 
+Streams: TypeAlias = tuple[tuple[bytes, str], ...]  # (message prefix, data type), per type
+Entry: TypeAlias = bytes | tuple[Streams, Event]  # one encoded message, or an event's messages
+
 
 @dataclass(eq=False, slots=True)
 class Route:
@@ -45,7 +74,7 @@ class Route:
 
     session: Session
     sub: Subscribe
-    prefixes: dict[str, bytes]
+    streams: Streams
     pending: dict[str, Event] = field(default_factory=dict)  # conflation: latest per symbol
 
     def passes(self, price: float) -> bool:
@@ -55,11 +84,9 @@ class Route:
         )
 
     def deliver(self, event: Event) -> None:
-        if not self.passes(event.price):
+        if self.sub.filtered and not self.passes(event.price):
             return
-        enqueue = self.session.enqueue
-        for data_type, prefix in self.prefixes.items():
-            enqueue(prefix + event.body(data_type))
+        self.session.push(self.streams, event)
 
 
 class Session:
@@ -69,8 +96,11 @@ class Session:
         self.config = sim.config
         self.connection_id = str(ws.id)
         self.routes: dict[str, Route] = {}
-        self.queue: deque[bytes] = deque()
-        self.wake = asyncio.Event()
+        self.queue: deque[Entry] = deque()
+        self.queued = 0  # messages in the queue: an event entry counts one per data type
+        self.limit = self.config.send_queue
+        self.wake = asyncio.Event()  # set when the queue gets something
+        self.drained = asyncio.Event()  # set each time a frame has left the queue
         self.closed = False
         self.paused = False  # chaos stall: neither sending nor reading
         self.last_send = time.monotonic()
@@ -78,51 +108,117 @@ class Session:
         self.refilled = time.monotonic()
         self.violations = 0
         self.bad_messages = 0
-        self.flushers: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}  # per subscription: conflation or replay
 
     # --- outgoing ---------------------------------------------------------------------
 
     def enqueue(self, frame: bytes) -> None:
+        """Queue one encoded message (a reply or a notice)."""
         if self.closed:
             return
-        queue = self.queue
-        if len(queue) >= self.config.send_queue:
+        if self.queued >= self.limit:
             self.close(CloseCode.TRY_AGAIN, "slow consumer: send queue full")
             return
-        queue.append(frame)
+        self.queue.append(frame)
+        self.queued += 1
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def push(self, streams: Streams, event: Event) -> None:
+        """Queue an event's messages, one per stream, unencoded (the hot path)."""
+        if self.closed:
+            return
+        queued = self.queued + len(streams)
+        if queued > self.limit:
+            self.close(CloseCode.TRY_AGAIN, "slow consumer: send queue full")
+            return
+        self.queue.append((streams, event))
+        self.queued = queued
         if not self.wake.is_set():
             self.wake.set()
 
     def send_message(self, message: dict[str, Any]) -> None:
         self.enqueue(encode_message(message))
 
+    def next_frame(self) -> bytes:
+        """Take up to ``max_batch`` messages (about ``MAX_FRAME_BYTES``) off the queue,
+        encoded: a lone message as it is, several as a JSON array."""
+        queue = self.queue
+        limit = self.config.max_batch
+        pieces = [b"["]
+        count = size = 0
+        while queue and count < limit and size < MAX_FRAME_BYTES:
+            item = queue[0]
+            if isinstance(item, bytes):
+                queue.popleft()
+                if count:
+                    pieces.append(b",")
+                pieces.append(item)
+                size += len(item) + 1
+                count += 1
+                continue
+            streams, event = item
+            room = limit - count
+            if len(streams) > room:  # split the entry: the batch limit is exact
+                queue[0] = (streams[room:], event)
+                streams = streams[:room]
+            else:
+                queue.popleft()
+            for prefix, data_type in streams:
+                body = event.body(data_type)
+                if count:
+                    pieces.append(b",")
+                pieces.append(prefix)
+                pieces.append(body)
+                size += len(prefix) + len(body) + 1
+                count += 1
+        self.queued -= count
+        if count == 1:
+            return b"".join(pieces[1:])
+        pieces.append(b"]")
+        return b"".join(pieces)
+
+    def sending_paused(self) -> bool:
+        """True while chaos holds the sender (a stall, or a quiet window)."""
+        chaos = self.sim.chaos
+        return self.paused or (chaos is not None and chaos.is_quiet())
+
     async def sender(self) -> None:
         queue, ws, wake = self.queue, self.ws, self.wake
         chaos = self.sim.chaos
         while not (self.closed and not queue):
-            if self.paused or (chaos is not None and chaos.is_quiet()):
+            if self.sending_paused():
                 await asyncio.sleep(0.02)
                 continue
             if not queue:
                 wake.clear()
                 await wake.wait()
                 continue
-            if len(queue) == 1:
-                frame = queue.popleft()
-            else:
-                items = [queue.popleft()]
-                size = len(items[0])
-                while queue and len(items) < self.config.max_batch and size < MAX_FRAME_BYTES:
-                    item = queue.popleft()
-                    items.append(item)
-                    size += len(item) + 1
-                frame = b"[" + b",".join(items) + b"]"
+            frame = self.next_frame()
             if chaos is not None:
                 garbage = chaos.garbage_frame()
                 if garbage is not None:
                     await ws.send(garbage, text=True)
             await ws.send(frame, text=True)
             self.last_send = time.monotonic()
+            self.drained.set()
+
+    async def room_for(self, count: int, share: int) -> bool:
+        """Wait until ``count`` more messages keep the queue within ``share`` messages.
+
+        An empty queue always has room. A queue that does not move for
+        ``drain_timeout`` seconds (chaos pauses aside) belongs to a slow
+        consumer: the connection is closed with 1013. False once closing.
+        """
+        while not self.closed and self.queued and self.queued + count > share:
+            self.drained.clear()
+            try:
+                async with asyncio.timeout(self.config.drain_timeout):
+                    await self.drained.wait()
+            except TimeoutError:
+                if not self.sending_paused():
+                    self.close(CloseCode.TRY_AGAIN, "slow consumer: send queue not draining")
+        return not self.closed
 
     async def heartbeats(self) -> None:
         interval = self.config.heartbeat_interval
@@ -165,6 +261,7 @@ class Session:
         self.closed = True
         if not flush:
             self.queue.clear()
+            self.queued = 0
         self.wake.set()
         self.sim.detach(self)
         self.sim.closes[code] = self.sim.closes.get(code, 0) + 1
@@ -203,9 +300,8 @@ class Session:
             if self.violations > self.config.max_violations:
                 self.close(CloseCode.POLICY, "control message rate limit exceeded", flush=True)
                 return
-            self.enqueue(
-                encode_error(OpError(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
-            )
+            error = OpError(ErrorCode.RATE_LIMITED, "too many messages; slow down", peek_id(data))
+            self.enqueue(encode_error(error))
             return
         request = decode_op(data, self.sim.market.states)
         try:
@@ -249,13 +345,16 @@ class Session:
             self.reply_error(OpError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, msg, sub.id))
             return
         sub_json = orjson.dumps(sub.id)
-        prefixes = {
-            t: b'{"type":"' + t.encode() + b'","sub":' + sub_json + b"," for t in sub.data_types
-        }
-        route = Route(self, sub, prefixes)
+        streams = tuple(
+            (b'{"type":"' + t.encode() + b'","sub":' + sub_json + b",", t) for t in sub.data_types
+        )
+        route = Route(self, sub, streams)
         market = self.sim.market
         # everything that can fail happens before the reply: refused whole, or started whole
-        replays = {symbol: market.events_after(symbol, seq) for symbol, seq in sub.resume.items()}
+        size = replay_slice(self.limit, len(streams))
+        plan = {
+            symbol: market.events_after(symbol, seq, size) for symbol, seq in sub.resume.items()
+        }
         self.send_message(
             {
                 "type": "subscribed",
@@ -265,7 +364,8 @@ class Session:
                 "update_frequency": sub.update_frequency,
             }
         )
-        for symbol, (events, gap) in replays.items():
+        slices: dict[str, list[Event]] = {}
+        for symbol, (events, gap) in plan.items():
             if gap is not None:
                 self.send_message(
                     {
@@ -277,13 +377,16 @@ class Session:
                         "sub": sub.id,
                     }
                 )
-            for event in events:
-                route.deliver(event)
+            if events:
+                slices[symbol] = events
         self.routes[sub.id] = route
-        self.sim.attach(route)
+        # a symbol with events to replay goes live once its replay has caught up
+        self.sim.attach(route, [s for s in sub.symbols if s not in slices])
+        if slices:
+            self.tasks[sub.id] = self.sim.spawn(replay(self, route, slices, size))
         period = rules.FREQUENCY_SECONDS.get(sub.update_frequency)
         if period is not None:
-            self.flushers[sub.id] = self.sim.spawn(self._flush_conflated(route, period))
+            self.tasks[sub.id] = self.sim.spawn(self._flush_conflated(route, period))
 
     async def _flush_conflated(self, route: Route, period: float) -> None:
         while not self.closed and route.sub.id in self.routes:
@@ -299,9 +402,9 @@ class Session:
             self.reply_error(OpError(ErrorCode.UNKNOWN_SUBSCRIPTION, msg, request.id))
             return
         self.sim.detach_route(route)
-        flusher = self.flushers.pop(request.id, None)
-        if flusher is not None:
-            flusher.cancel()
+        task = self.tasks.pop(request.id, None)
+        if task is not None:
+            task.cancel()
         self.send_message({"type": "unsubscribed", "id": request.id})
 
     async def run(self) -> None:
@@ -310,6 +413,7 @@ class Session:
                 "type": "welcome",
                 "protocol": rules.PROTOCOL_VERSION,
                 "connection_id": self.connection_id,
+                "epoch": self.sim.epoch,
                 "server_time": round(time.time(), 6),
                 "heartbeat_interval": self.config.heartbeat_interval,
             }
@@ -324,6 +428,9 @@ class Session:
                 if self.closed:  # closing: ignore the rest, let the close finish
                     continue
                 self.handle(data)
+                # websockets hands over queued messages without suspending: yield, so
+                # a burst of subscribes is one message per connection per loop turn
+                await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:
@@ -333,6 +440,7 @@ class Session:
                 peer[received.code] = peer.get(received.code, 0) + 1
             self.closed = True
             self.sim.detach(self)
-            for task in (sender, beats, *self.flushers.values()):
+            tasks = (sender, beats, *self.tasks.values())
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(sender, beats, *self.flushers.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)

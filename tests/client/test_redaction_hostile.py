@@ -271,3 +271,25 @@ def test_no_key_in_a_subprocess_traceback(tmp_path: Path) -> None:
     assert result.returncode == 5, result.stderr
     assert "Traceback" in result.stderr and key not in result.stdout + result.stderr
     assert sys.executable  # (ARGUS runs this interpreter)
+
+
+async def test_the_simulator_never_logs_its_own_key_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from websockets.asyncio.client import connect
+
+    from argus_cli.sim import Simulator, SimulatorConfig
+
+    key = secrets.token_urlsafe(24)
+    with caplog.at_level(logging.DEBUG):
+        sim = Simulator(SimulatorConfig(host="127.0.0.1", port=0, api_key=key))
+        await sim.start()
+        try:
+            # a raw client, which registers no key: only the simulator's own can redact it
+            headers = {"Authorization": f"Bearer {key}"}
+            async with connect(sim.url, additional_headers=headers) as ws:
+                assert json.loads(await ws.recv())["type"] == "welcome"
+        finally:
+            await sim.stop()
+    assert any("Authorization" in r.getMessage() for r in caplog.records)  # it was logged
+    assert key not in caplog.text

@@ -53,3 +53,19 @@ def test_events_after_covers_exactly_what_is_missing(ring: int, asked: int) -> N
         covered = list(range(gap[0], gap[1] + 1)) + covered
     assert covered == list(range(asked + 1, 41))
     assert all(e.seq > asked for e in events)
+
+
+@given(st.integers(1, 50), st.integers(0, 60), st.integers(1, 45))
+def test_events_after_in_slices_is_the_same_sequence(ring: int, asked: int, limit: int) -> None:
+    market = Market(["AAPL"], seed=0, ring_size=ring)
+    for _ in range(40):
+        market.next_event("AAPL", 0)
+    whole, gap = market.events_after("AAPL", asked)
+    first, first_gap = market.events_after("AAPL", asked, limit)
+    assert first_gap == gap and first == whole[:limit]
+    sliced, seq = list(first), first[-1].seq if first else asked
+    while more := market.events_after("AAPL", seq, limit)[0]:
+        assert len(more) <= limit
+        sliced += more
+        seq = more[-1].seq
+    assert sliced == whole
