@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import profiles, serve, stats, stream, symbols
+from . import profiles, serve, stats, stderr, stream, symbols
 from .exit_codes import EXIT_CODES_HELP, boundary
 
 app = typer.Typer(
@@ -44,4 +44,7 @@ app.add_typer(profiles.app, name="profiles")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        stderr.flush(1.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import traceback
 from collections.abc import Callable
 from typing import NoReturn, ParamSpec, TypeVar
@@ -24,6 +23,7 @@ from ..exceptions import (
     SubscriptionError,
     TLSVerificationError,
 )
+from . import stderr
 from .safe_text import shown
 
 OK = 0
@@ -95,21 +95,26 @@ def fail(error: BaseException) -> NoReturn:
     if isinstance(error, CommandExit):
         if error.message:
             _say(error.message)
-        raise SystemExit(error.code)
+        _exit(error.code)
     debug = os.environ.get("ARGUS_DEBUG") == "1"
     if debug:
         for line in "".join(traceback.format_exception(error)).splitlines():
-            print(shown(line), file=sys.stderr)
+            stderr.write(shown(line) + "\n")
     if isinstance(error, ArgusError):
         _say(error)
         if isinstance(error, InternalError) and not debug:
             _say("this is a bug in argus; ARGUS_DEBUG=1 shows the traceback")
-        raise SystemExit(exit_code_for(error))
+        _exit(exit_code_for(error))
     _say(f"internal error: {type(error).__name__}: {shown(error)}")
     if not debug:
         _say("run with ARGUS_DEBUG=1 for the traceback")
-    raise SystemExit(RUNTIME_FAILURE)
+    _exit(RUNTIME_FAILURE)
 
 
 def _say(message: object) -> None:
-    print(f"argus: {shown(message)}", file=sys.stderr)
+    stderr.write(f"argus: {shown(message)}\n")
+
+
+def _exit(code: int) -> NoReturn:
+    stderr.flush(1.0)  # what is queued reaches a reader, bounded if nobody reads
+    raise SystemExit(code)

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Coroutine
 from contextlib import suppress
 from typing import Any, TypeVar, cast
@@ -15,7 +14,7 @@ from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
 from ..client.redact import install_log_redaction
 from ..exceptions import SubscriptionError
 from ..sim import Simulator, SimulatorConfig
-from . import exit_codes
+from . import exit_codes, stderr
 from .safe_text import shown
 
 __all__ = [
@@ -61,8 +60,7 @@ class _StderrHandler(logging.Handler):
             if record.exc_info and record.exc_info[0] is not None:
                 trace = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
                 lines += [shown(line) for line in trace.splitlines()]
-            sys.stderr.write("\n".join(lines) + "\n")
-            sys.stderr.flush()
+            stderr.write("\n".join(lines) + "\n")
         except Exception:  # stderr gone: nothing sensible left to do
             self.handleError(record)
 
@@ -188,10 +186,9 @@ async def subscribe_all(
         try:
             await client.subscribe(sub_id, sub)
         except SubscriptionError as exc:
-            print(
+            stderr.write(
                 f"argus: {','.join(group)}: refused by the server ({shown(exc.code)}): "
-                f"{shown(exc)}",
-                file=sys.stderr,
+                f"{shown(exc)}\n"
             )
         else:
             live.append(sub_id)

@@ -132,3 +132,36 @@ def test_sparkline_and_change_survive_non_finite_arithmetic() -> None:
         board.update({"type": "price", "symbol": "AAPL", "price": p, "bid": p, "ask": p})
     row = board.rows["AAPL"]
     assert row.change is None and row.change_pct is None  # -inf: not shown as a number
+
+
+def test_a_stderr_nobody_reads_never_freezes_the_stream(tmp_path: Path) -> None:
+    """stderr is a pipe already full (64 KiB nobody reads): warnings must not block the
+    loop, so --duration still ends the command on time."""
+    import fcntl
+    import os
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, os.O_NONBLOCK)
+    try:
+        while True:
+            os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass  # full
+    fcntl.fcntl(write_end, fcntl.F_SETFL, 0)
+    bad = [{"type": "price", "sub": "{sub}", "symbol": "AAPL"}] * 50  # a warning each frame
+    try:
+        with hostile(script=[bad] * 200) as server:
+            started = time.monotonic()
+            proc = subprocess.run(
+                [*ARGUS, "stream", "AAPL", "--url", server.url, "--json", "--duration", "1"],
+                env=argus_env(tmp_path),
+                stdout=subprocess.DEVNULL,
+                stderr=write_end,
+                timeout=30,
+            )
+            elapsed = time.monotonic() - started
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert proc.returncode == 0
+    assert elapsed < 10  # blocked on stderr, the old code never reached --duration
