@@ -25,7 +25,6 @@ from typing import Any
 from ..exceptions import (
     ArgusError,
     ConfigError,
-    InternalError,
     NotConnectedError,
     ReplyTimeout,
     SubscriptionError,
@@ -55,7 +54,7 @@ from .policy import RetryPolicy
 from .redact import install_log_redaction, redact_text
 from .replies import PendingReplies
 from .state import ConnectionStatus
-from .supervisor import HEALTHY_AFTER, Served, Supervisor
+from .supervisor import HEALTHY_AFTER, Served, Supervisor, internal_error
 from .transports import Link, Transport, WebsocketsTransport
 from .transports.options import handshake_headers
 
@@ -390,16 +389,7 @@ class WebSocketClient:
         if isinstance(error, ArgusError):
             self._fail(error)
         else:
-            internal = InternalError(f"internal error: {type(error).__name__}: {error}")
-            internal.__cause__ = error
-            log.error(
-                "%s stopped on an %s",
-                task.get_name(),
-                internal,
-                exc_info=error,
-                extra={"argus_final": True},
-            )
-            self._fail(internal)
+            self._fail(internal_error(error, task.get_name()))
 
     async def _stop_tasks(self) -> None:
         tasks = [t for t in (self._runner, self._dispatch_task) if t is not None]

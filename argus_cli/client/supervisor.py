@@ -30,9 +30,18 @@ from .transports.base import Link
 
 log = logging.getLogger("argus_cli.client")
 
-__all__ = ["HEALTHY_AFTER", "Served", "Supervisor"]
+__all__ = ["HEALTHY_AFTER", "Served", "Supervisor", "internal_error"]
 
 HEALTHY_AFTER = 2.0  # seconds up (or a first data message) before backoff resets
+
+
+def internal_error(exc: BaseException, where: str) -> InternalError:
+    """``exc`` (a bug in argus) as the ``InternalError`` that stops the client, logged
+    once with its traceback (the CLI's error boundary prints the line itself)."""
+    error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    log.error("%s stopped on an %s", where, error, exc_info=exc, extra={"argus_final": True})
+    return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +81,7 @@ class Supervisor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = InternalError(f"internal error: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-            log.error(
-                "the stream stopped on an %s", error, exc_info=exc, extra={"argus_final": True}
-            )
-            self.give_up(error)
+            self.give_up(internal_error(exc, "the stream"))
 
     async def _loop(self) -> None:
         config = self.config
