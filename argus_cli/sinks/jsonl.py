@@ -99,22 +99,25 @@ class JsonLinesSink:
                 stream.write(data)
                 stream.flush()
             except BrokenPipeError:
-                raise OutputClosed(f"{self.name} was closed", sink=self.name) from None
+                raise self._closed() from None
             except (OSError, ValueError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 raise SinkError(f"cannot write to {self.name}: {reason}", sink=self.name) from None
             self.lines += len(events)
             return
         if protocol.lost or transport.is_closing():
-            raise OutputClosed(f"{self.name} was closed", sink=self.name)
+            raise self._closed()
         transport.write(data)
         if protocol.lost or transport.is_closing():  # the write itself hit EPIPE
-            raise OutputClosed(f"{self.name} was closed", sink=self.name)
+            raise self._closed()
         self.lines += len(events)
         if not protocol.writable.is_set():
             await protocol.writable.wait()
             if protocol.lost:
-                raise OutputClosed(f"{self.name} was closed", sink=self.name)
+                raise self._closed()
+
+    def _closed(self) -> OutputClosed:
+        return OutputClosed(f"{self.name} was closed", sink=self.name)
 
     async def close(self) -> None:
         transport, protocol = self._transport, self._protocol
