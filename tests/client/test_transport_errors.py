@@ -4,6 +4,7 @@ handshake headers' clear-text key guard; TLS options."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -125,6 +126,50 @@ async def test_404_is_rejected_as_a_wrong_url() -> None:
     assert type(error) is HandshakeRejected and error.status == 404
     assert "HTTP 404" in str(error) and "check the URL" in str(error)
     assert RetryPolicy().decide(error).retry is False
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "until-close"])
+async def test_a_401_with_a_body_over_1_mib_is_still_a_refused_key(framing: str) -> None:
+    """websockets refuses bodies over 1 MiB and drops the status; argus keeps it."""
+    big = b"x" * (1_048_576 + 10)
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 401 Unauthorized\r\nRetry-After: 9\r\n"
+        if framing == "content-length":
+            writer.write(head + b"Content-Length: %d\r\n\r\n" % len(big))
+        elif framing == "chunked":
+            chunk = b"%x\r\n%s\r\n" % (len(big), big)
+            writer.write(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk)
+        else:
+            writer.write(head + b"\r\n" + big)
+        with contextlib.suppress(OSError):
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+    async with tcp_server(refuse) as port:
+        error = await open_error(config_for(port, api_key=KEY))
+    assert isinstance(error, AuthenticationError) and error.status == 401
+    assert "refused the API key (HTTP 401)" in str(error)
+    assert RetryPolicy().decide(error).retry is False
+
+
+async def test_an_oversized_101_is_still_an_invalid_response() -> None:
+    async def upgrade_with_a_huge_body(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n")
+        with contextlib.suppress(OSError):
+            await writer.drain()
+            await reader.read()
+            writer.close()
+
+    async with tcp_server(upgrade_with_a_huge_body) as port:
+        error = await open_error(config_for(port))
+    assert type(error) is ArgusConnectionError
+    assert "did not receive a valid HTTP response" in str(error)
 
 
 async def test_a_server_that_never_answers_times_out() -> None:

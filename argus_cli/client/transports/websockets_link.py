@@ -8,10 +8,21 @@ argus's tree (``open``) and its close information into one line (``receive``).
 from __future__ import annotations
 
 import ssl
+from collections.abc import Generator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    SecurityError,
+)
+from websockets.http11 import Response
+from websockets.streams import StreamReader
 
 from ...exceptions import (
     ArgusConnectionError,
@@ -68,6 +79,69 @@ class WebsocketsLink:
             raise NotConnectedError("the connection is closed") from None
 
 
+class _HeadRecorder:
+    """The protocol's reader, keeping the response's status and header lines.
+
+    websockets discards the status of a refusal whose body is over its 1 MiB
+    limit (``InvalidMessage`` from a ``SecurityError``); a 401 must still be a
+    refused key, so the head is kept aside as it is read.
+    """
+
+    MAX_LINES = 130  # the status line + websockets' 128 headers + the blank line
+
+    def __init__(self, reader: StreamReader) -> None:
+        self._reader = reader
+        self.lines: list[bytes] = []
+
+    def read_line(self, m: int, exc: type[Exception]) -> Generator[None, None, bytes | bytearray]:
+        line = yield from self._reader.read_line(m, exc)
+        if len(self.lines) < self.MAX_LINES:
+            self.lines.append(bytes(line))
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    def refusal(self) -> Response | None:
+        """The head read so far as a body-less Response, if it is an HTTP error."""
+        if not self.lines:
+            return None
+        parts = self.lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            return None
+        status = int(parts[1])
+        if not 400 <= status < 600:
+            return None
+        headers = Headers()
+        for raw in self.lines[1:]:
+            name, sep, value = raw.decode("iso-8859-1").partition(":")
+            if sep and name.strip():
+                headers[name.strip()] = value.strip()
+        reason = parts[2].decode("iso-8859-1").strip() if len(parts) > 2 else ""
+        return Response(status, reason, headers, b"")
+
+
+class _Connection(ClientConnection):
+    """ClientConnection that still reports the status of an oversized refusal."""
+
+    def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
+        super().__init__(protocol, **kwargs)
+        self._head = _HeadRecorder(protocol.reader)
+        # Nothing has been read yet: restart the parser on the recording reader.
+        protocol.reader = self._head  # type: ignore[assignment]
+        protocol.parser = protocol.parse()
+        next(protocol.parser)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().handshake(*args, **kwargs)
+        except InvalidMessage as exc:
+            response = self._head.refusal()
+            if isinstance(exc.__cause__, SecurityError) and response is not None:
+                raise InvalidStatus(response) from exc
+            raise
+
+
 class WebsocketsTransport:
     name = "websockets"
 
@@ -87,6 +161,7 @@ class WebsocketsTransport:
                 max_size=config.max_message_size,
                 compression=None,
                 user_agent_header="argus",
+                create_connection=_Connection,
                 **kwargs,
             )
         except ArgusError:
