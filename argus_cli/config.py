@@ -39,6 +39,9 @@ from .client.config import (
 from .client.redact import redact_url
 from .exceptions import ConfigError, ProfileError
 from .protocol import rules
+from .protocol.providers import DEFAULT as DEFAULT_PROVIDER
+from .protocol.providers import NAMES as PROVIDERS
+from .protocol.providers import facts as provider_facts
 
 __all__ = [
     "DEFAULTS",
@@ -143,6 +146,9 @@ DEFAULTS: dict[str, Any] = {
 ENV_VARS: dict[str, str] = {
     "ARGUS_URL": "connection.url",
     "ARGUS_API_KEY": "connection.api_key",
+    "ARGUS_API_SECRET": "connection.api_secret",
+    "ARGUS_PROVIDER": "connection.provider",
+    "ARGUS_REST_URL": "connection.rest_url",
     "ARGUS_MAX_RECONNECT_ATTEMPTS": "connection.max_reconnect_attempts",
     "ARGUS_RECONNECT_DELAY": "connection.reconnect_delay",
     "ARGUS_HEARTBEAT_INTERVAL": "connection.heartbeat_interval",
@@ -336,9 +342,9 @@ class Resolved:
         rows = []
         for key in SCHEMA:
             value = self.values.get(key)
-            if key == "connection.api_key":
+            if key in ("connection.api_key", "connection.api_secret"):
                 shown = "(not set)" if not value else "***"
-            elif key == "connection.url" and isinstance(value, str):
+            elif key in ("connection.url", "connection.rest_url") and isinstance(value, str):
                 shown = redact_url(value)
             else:
                 shown = "(not set)" if value is None else str(value)
@@ -346,20 +352,54 @@ class Resolved:
         return rows
 
 
+def _provider_urls(resolved: Resolved, profile_provider: str, label: str) -> None:
+    """Give the provider in force its public url/rest_url where the ones in place came
+    from a profile (or the defaults) made for another provider."""
+    provider = resolved.values.get("connection.provider", DEFAULT_PROVIDER)
+    if provider not in PROVIDERS or provider == profile_provider:
+        return
+    info = provider_facts(provider)
+    origin = f"provider {provider}"
+    for key, value in (("connection.url", info.url), ("connection.rest_url", info.rest_url)):
+        if resolved.origins.get(key) in ("default", label):
+            resolved.set(key, value, origin)
+
+
+def base_profile(
+    profile: str | None, flags: Mapping[str, Any] | None, env: Mapping[str, str]
+) -> str:
+    """The profile to start from: the one named, else the provider's built-in profile
+    when a provider is named (``--provider kraken`` starts from ``kraken``), else dev."""
+    if profile:
+        return profile
+    provider = (flags or {}).get("connection.provider") or env.get("ARGUS_PROVIDER")
+    if provider and provider != DEFAULT_PROVIDER and provider in PROVIDERS:
+        return str(provider)
+    return "dev"
+
+
 def resolve(
-    profile: str = "dev",
+    profile: str | None = None,
     config_path: str | None = None,
     flags: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Resolved:
-    """Merge defaults < profile < --config file < environment < flags, then validate."""
+    """Merge defaults < profile < --config file < environment < flags, then validate.
+
+    With no profile named, a named provider picks its built-in profile. When the
+    provider in force is not the one the url came with (``--profile prod
+    --provider kraken``, say), the url and rest_url are the provider's public ones
+    unless a flag, the environment or ``--config`` gave them.
+    """
     env = os.environ if env is None else env
+    profile = base_profile(profile, flags, env)
     resolved = Resolved(profile=profile)
     for key, value in DEFAULTS.items():
         resolved.set(key, value, "default")
     path = find_profile(profile)
     label = f"profile {profile} ({path})"
-    for key, value in load_file(path, env).items():
+    loaded = load_file(path, env)
+    for key, value in loaded.items():
         resolved.set(key, value, label)
     if config_path:
         for key, value in load_file(config_path, env).items():
@@ -376,6 +416,7 @@ def resolve(
     for key, value in (flags or {}).items():
         if value is not None:
             resolved.set(key, value, "flag")
+    _provider_urls(resolved, loaded.get("connection.provider", DEFAULT_PROVIDER), label)
     env_values = {k: v for k, v in resolved.values.items() if resolved.origins[k] != "default"}
     for problem in _check_values(env_values):
         key = problem.split(":", 1)[0]

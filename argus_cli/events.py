@@ -32,12 +32,17 @@ MAX_BOOK_LEVELS = 10  # per side
 
 
 class PriceEvent(TypedDict):
+    """A quote or last price: at least one of ``price``, ``bid``, ``ask`` (a venue's
+    best bid/offer message, Binance ``bookTicker``, has no last price)."""
+
     type: Literal["price"]
     sub: str
     symbol: str
-    price: float
+    price: NotRequired[float]
     bid: NotRequired[float]
     ask: NotRequired[float]
+    bid_size: NotRequired[float]
+    ask_size: NotRequired[float]
     timestamp: NotRequired[float]
     seq: NotRequired[int]
     source: str
@@ -110,8 +115,8 @@ def _levels(levels: Any) -> bool:
     )
 
 
-_REQUIRED_NUMBERS = {"price": ("price",), "volume": ("volume",), "orderbook": (), "gap": ()}
-_OPTIONAL_NUMBERS = ("timestamp", "bid", "ask", "total_volume")
+_REQUIRED_NUMBERS = {"price": (), "volume": ("volume",), "orderbook": (), "gap": ()}
+_OPTIONAL_NUMBERS = ("timestamp", "price", "bid", "ask", "bid_size", "ask_size", "total_volume")
 
 
 def check_event(event: Mapping[str, Any]) -> list[str]:
@@ -133,6 +138,8 @@ def check_event(event: Mapping[str, Any]) -> list[str]:
     for key in _OPTIONAL_NUMBERS:
         if key in event and not _number(event[key]):
             problems.append(f"{key}, when present, must be a finite number")
+    if kind == "price" and not any(key in event for key in ("price", "bid", "ask")):
+        problems.append("price needs at least one of price, bid, ask")
     if kind == "gap":
         low, high = event.get("from_seq"), event.get("to_seq")
         if not _seq(low) or not (high is None or (_seq(high) and high >= low)):

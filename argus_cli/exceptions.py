@@ -5,7 +5,8 @@ The tree::
     ArgusError
     ├── ConfigError                 a config object or profile file is invalid
     │   └── ProfileError            a profile file: names the file, holds every problem
-    │   └── ChaosSpecError          an ``argus serve --chaos`` spec is invalid
+    │   ├── ChaosSpecError          an ``argus serve --chaos`` spec is invalid
+    │   └── NotOffered              the provider does not offer it (a data type, a symbol list)
     ├── ProtocolError               a message breaks the wire protocol
     │   ├── DecodeError             a received frame cannot be decoded (remote fault)
     │   │   └── UnknownMessageType  a well-formed message of an unknown type (skipped)
@@ -40,6 +41,7 @@ __all__ = [
     "InsecureTransportError",
     "InternalError",
     "NotConnectedError",
+    "NotOffered",
     "ProfileError",
     "ProtocolError",
     "ReconnectExhausted",
@@ -72,6 +74,11 @@ class ProfileError(ConfigError):
 
 class ChaosSpecError(ConfigError):
     """The ``--chaos`` spec is not valid; the message names the part."""
+
+
+class NotOffered(ConfigError):
+    """The provider does not offer what was asked: a data type (Finnhub has no
+    books), price filters, a frequency, listing its symbols. Says what it offers."""
 
 
 class ProtocolError(ArgusError):

@@ -21,6 +21,7 @@ RATE_WINDOW = 5.0  # seconds of updates behind the updates/s column
 @dataclass(slots=True)
 class Row:
     symbol: str
+    source: str = ""
     first: float | None = None
     last: float | None = None
     bid: float | None = None
@@ -68,34 +69,54 @@ class Row:
 
 
 class Board:
-    def __init__(self, symbols: list[str]) -> None:
-        self.rows: dict[str, Row] = {s: Row(s) for s in symbols}
+    """One row per symbol; with several sources (``coinbase:BTC-USD kraken:BTC/USD``)
+    one row per (source, symbol), and ``multi_source`` is true."""
+
+    def __init__(self, symbols: list[str], sources: list[str] | None = None) -> None:
+        sources = sources if sources is not None else [""] * len(symbols)
+        self.multi_source = len(set(sources)) > 1
+        self.rows: dict[Any, Row] = {
+            self._key(source, symbol): Row(symbol, source)
+            for symbol, source in zip(symbols, sources, strict=True)
+        }
         self.gaps: list[Mapping[str, Any]] = []
-        self.book_symbol = symbols[0] if len(symbols) == 1 else None
+        self.book_symbol = next(iter(self.rows)) if len(self.rows) == 1 else None
+
+    def _key(self, source: str, symbol: str) -> Any:
+        return (source, symbol) if self.multi_source else symbol
 
     def update(self, msg: Mapping[str, Any]) -> None:
         kind = msg.get("type")
-        row = self.rows.get(msg.get("symbol", ""))
+        symbol = msg.get("symbol", "")
+        row = self.rows.get((msg.get("source"), symbol) if self.multi_source else symbol)
         if row is None:
             return
         now = msg.get("received") or 0.0
-        if kind == "price":
-            price = msg["price"]
-            if row.first is None:
-                row.first = price
-            row.last = price
-            row.bid = msg["bid"]
-            row.ask = msg["ask"]
-            if now - row.trend_at >= TREND_STEP or not row.trend:
-                row.trend.append(price)
-                row.trend_at = now
-            else:
-                row.trend[-1] = price
+        if kind == "price":  # a provider's quote may lack any of price, bid, ask
+            price = msg.get("price")
+            if price is not None:
+                if row.first is None:
+                    row.first = price
+                row.last = price
+                if now - row.trend_at >= TREND_STEP or not row.trend:
+                    row.trend.append(price)
+                    row.trend_at = now
+                else:
+                    row.trend[-1] = price
+            if "bid" in msg:
+                row.bid = msg["bid"]
+            if "ask" in msg:
+                row.ask = msg["ask"]
+            if "bid_size" in msg:
+                row.bid_size = msg["bid_size"]
+            if "ask_size" in msg:
+                row.ask_size = msg["ask_size"]
             row.updates.append(now)
             row.updated = now
         elif kind == "volume":
             row.size = msg["volume"]
-            row.total_volume = msg["total_volume"]
+            if "total_volume" in msg:
+                row.total_volume = msg["total_volume"]
             row.updated = now
         elif kind == "orderbook":
             row.bids, row.asks = msg["bids"], msg["asks"]

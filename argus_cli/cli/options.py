@@ -7,7 +7,26 @@ from typing import Annotated
 import typer
 
 Profile = Annotated[
-    str, typer.Option("--profile", "-p", envvar="ARGUS_PROFILE", help="Profile name.")
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        envvar="ARGUS_PROFILE",
+        help="Profile name [default: the provider's, else dev].",
+        show_default=False,
+    ),
+]
+Provider = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        help="argus, coinbase, binance, kraken, alpaca or finnhub [env: ARGUS_PROVIDER].",
+        show_default=False,
+    ),
+]
+RestUrl = Annotated[
+    str | None,
+    typer.Option("--rest-url", help="REST base URL where a provider needs one (Binance books)."),
 ]
 ConfigFile = Annotated[
     str | None, typer.Option("--config", envvar="ARGUS_CONFIG", help="A profile file.")

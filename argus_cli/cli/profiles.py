@@ -24,15 +24,18 @@ def profiles(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for header in ("Profile", "Kind", "URL", "File"):
+    for header in ("Profile", "Provider", "Kind", "URL", "File"):
         table.add_column(header)
     for name, path, kind in list_profiles():
         try:
-            url = load_file(path, {}).get("connection.url")
+            values = load_file(path, {})
+            url = values.get("connection.url")
             shown_url = "—" if url is None else redact_url(str(url))  # no user:pass, no tokens
+            provider = str(values.get("connection.provider", "argus"))
         except ConfigError:
-            shown_url = "(invalid file)"
-        table.add_row(plain(name), plain(kind), plain(shown_url), plain(path))
+            shown_url, provider = "(invalid file)", "?"
+        row = (name, provider, kind, shown_url, path)
+        table.add_row(*(plain(cell) for cell in row))
     console = make_console()
     console.print(table)
     console.print(plain(f"Your profiles go in {user_profiles_dir()}/NAME.yaml", "dim"))

@@ -7,6 +7,7 @@ Values from a server or a stats file are shown with ``safe_text.plain``: rich
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -61,12 +62,15 @@ def _age(age: float | None) -> str:
     return f"{age / 60:.0f}m"
 
 
-def _row_cells(row: Row, now: float, depth: bool) -> tuple[list[RenderableType], str]:
+def _row_cells(
+    row: Row, now: float, depth: bool, source: bool = False
+) -> tuple[list[RenderableType], str]:
     change, pct = row.change, row.change_pct
     colour = "" if change is None or change == 0 else ("green" if change > 0 else "red")
     sign = "+" if change and change > 0 else ""
     age = row.age(now)
-    cells: list[RenderableType] = [
+    cells: list[RenderableType] = [plain(row.source, "cyan")] if source else []
+    cells += [
         plain(row.symbol, "bold"),
         Text(_num(row.last), style=colour),
         Text("—" if change is None else f"{sign}{change:,.2f}", style=colour),
@@ -97,14 +101,16 @@ def _table(board: Board, now: float, max_rows: int | None) -> Table:
         rows = rows[: max_rows - 1]
     depth = any(r.bids or r.asks for r in rows)
     table = Table(expand=False, header_style="bold", pad_edge=False, box=None)
-    headers = ["Symbol", "Last", "Chg", "Chg%", "Bid", "Ask", "Spread"]
+    headers = ["Source"] if board.multi_source else []
+    headers += ["Symbol", "Last", "Chg", "Chg%", "Bid", "Ask", "Spread"]
     if depth:
         headers += ["Bid Sz", "Ask Sz"]
     headers += ["Size", "Volume", "Upd/s", "Age", "Trend"]
     for header in headers:
-        table.add_column(header, justify="left" if header in ("Symbol", "Trend") else "right")
+        left = header in ("Source", "Symbol", "Trend")
+        table.add_column(header, justify="left" if left else "right")
     for row in rows:
-        cells, style = _row_cells(row, now, depth)
+        cells, style = _row_cells(row, now, depth, board.multi_source)
         table.add_row(*cells, style=style)
     if hidden:
         table.caption = f"… and {hidden} more symbols (a taller terminal shows more)"
@@ -121,13 +127,24 @@ def _figure(value: object, spec: str) -> str:
     return format(value, spec) if _is_number(value) else shown(value)
 
 
-def render_status(stats: dict[str, Any]) -> Panel:
+def render_status(stats: dict[str, Any] | Sequence[dict[str, Any]]) -> Panel:
+    """The connection's health; with several connections (one per provider), two
+    lines each, led by the source."""
+    many = [stats] if isinstance(stats, dict) else list(stats)
+    lines: list[RenderableType] = []
+    for one in many:
+        lines += _status_lines(one, len(many) > 1)
+    return Panel(Group(*lines), title="argus", title_align="left", border_style="blue")
+
+
+def _status_lines(stats: dict[str, Any], labelled: bool) -> list[RenderableType]:
     state = shown(stats.get("state", "?"))
     p50, p99 = stats.get("latency_p50_ms"), stats.get("latency_p99_ms")
     latency = "—" if p50 is None else f"p50 {_figure(p50, '.1f')} ms  p99 {_figure(p99, '.1f')} ms"
     conn = shown(str(stats.get("connection_id") or "—")[:8])
     uptime = shown(str(stats.get("uptime", "0:00:00")).split(".")[0])
     line = Text.assemble(
+        (f"{shown(stats.get('source', ''))} " if labelled else "", "bold cyan"),
         ("● ", STATE_STYLES.get(state, "")),
         (state, STATE_STYLES.get(state, "")),
         "   server ",
@@ -146,10 +163,10 @@ def render_status(stats: dict[str, Any]) -> Panel:
         ("   errors ", ""),
         (shown(errors), "bold red" if errors else ""),
     )
-    lines = [line, second]
+    lines: list[RenderableType] = [line, second]
     if stats.get("last_error") and state != "connected":
         lines.append(plain(f"last error: {stats['last_error']}", "red"))
-    return Panel(Group(*lines), title="argus", title_align="left", border_style="blue")
+    return lines
 
 
 def _book(board: Board) -> Panel | None:
@@ -159,6 +176,7 @@ def _book(board: Board) -> Panel | None:
     row = board.rows[symbol]
     if not row.bids and not row.asks:
         return None
+    name = row.symbol
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in ("Bid Sz", "Bid", "Ask", "Ask Sz"):
         table.add_column(header, justify="right")
@@ -171,28 +189,34 @@ def _book(board: Board) -> Panel | None:
             Text(_num(ask[0]), style="red") if ask else "",
             _int(ask[1]) if ask else "",
         )
-    return Panel(table, title=plain(f"{symbol} book"), title_align="left", border_style="dim")
+    return Panel(table, title=plain(f"{name} book"), title_align="left", border_style="dim")
 
 
 STATUS_LINES = 4  # the status panel: two lines inside a border
 
 
 def render_board(
-    board: Board, stats: dict[str, Any], now: float, height: int | None = None
+    board: Board,
+    stats: dict[str, Any] | Sequence[dict[str, Any]],
+    now: float,
+    height: int | None = None,
 ) -> RenderableType:
-    """The table (cut to ``height`` lines if given), the book panel, the status panel."""
+    """The table (cut to ``height`` lines if given), the book panel, the status panel
+    (``stats``: one connection's, or one per provider)."""
+    many = [stats] if isinstance(stats, dict) else list(stats)
     book = _book(board)
     max_rows = None
     if height is not None:
         book_lines = 0
         if book is not None and board.book_symbol is not None:
             book_lines = len(board.rows[board.book_symbol].asks) + 3
-        reserve = 1 + STATUS_LINES + book_lines
-        max_rows = max(2, height - reserve - (1 if stats.get("last_error") else 0))
+        status = STATUS_LINES + 2 * (len(many) - 1)
+        errors = sum(1 for one in many if one.get("last_error"))
+        max_rows = max(2, height - 1 - status - book_lines - errors)
     parts: list[RenderableType] = [_table(board, now, max_rows)]
     if book is not None:
         parts.append(book)
-    parts.append(render_status(stats))
+    parts.append(render_status(many))
     return Group(*parts)
 
 

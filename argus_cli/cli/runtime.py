@@ -129,18 +129,23 @@ class Outcome:
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
 
-    async def hold(self, client: WebSocketClient, duration: float | None) -> None:
-        """Wait for a reason to stop, the client giving up (its failure is raised),
+    async def hold(
+        self, clients: WebSocketClient | list[WebSocketClient], duration: float | None
+    ) -> None:
+        """Wait for a reason to stop, a client giving up (its failure is raised),
         or ``duration`` seconds."""
-        stopped = asyncio.ensure_future(client.wait_stopped())
+        many = clients if isinstance(clients, list) else [clients]
+        stopped = [asyncio.ensure_future(c.wait_stopped()) for c in many]
         finished = asyncio.ensure_future(self.done.wait())
         await asyncio.wait(
-            {stopped, finished}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
+            {*stopped, finished}, timeout=duration, return_when=asyncio.FIRST_COMPLETED
         )
-        stopped.cancel()
-        finished.cancel()
-        if not self.done.is_set() and client.failure is not None:
-            raise client.failure
+        for waiter in (*stopped, finished):
+            waiter.cancel()
+        if not self.done.is_set():
+            for client in many:
+                if client.failure is not None:
+                    raise client.failure
 
 
 async def start_demo() -> Simulator:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..client import ConnectionConfig, WebSocketClient
 from ..config import Resolved, resolve
+from ..protocol.providers import facts as provider_facts
 from . import exit_codes, options, statefile
 from .console import make_console
 from .render import render_stats_table
@@ -35,14 +36,21 @@ def stats(
     duration: Annotated[
         float, typer.Option("--duration", min=0.1, help="With --probe: seconds to measure.")
     ] = 5.0,
-    profile: options.Profile = "dev",
+    profile: options.Profile = None,
     config: options.ConfigFile = None,
     url: options.Url = None,
+    provider: options.Provider = None,
+    rest_url: options.RestUrl = None,
     no_color: options.NoColor = False,
 ) -> None:
     """Show the statistics of every running `argus stream`, or probe a server with --probe."""
     if probe:
-        _probe(symbols or [], duration, profile, config, url, json_, no_color)
+        flags = {
+            "connection.url": url,
+            "connection.provider": provider.lower() if provider else None,
+            "connection.rest_url": rest_url,
+        }
+        _probe(symbols or [], duration, profile, config, flags, json_, no_color)
         return
     if symbols:
         raise typer.BadParameter("symbols are only used with --probe", param_hint="SYMBOL")
@@ -69,15 +77,20 @@ def stats(
 def _probe(
     raw_symbols: list[str],
     duration: float,
-    profile: str,
+    profile: str | None,
     config: str | None,
-    url: str | None,
+    flags: dict[str, Any],
     json_: bool,
     no_color: bool,
 ) -> None:
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     symbols = parse_symbols(raw_symbols) if raw_symbols else []
-    settings = resolve(profile, config, {"connection.url": url})
+    settings = resolve(profile, config, flags)
+    name = settings.values["connection.provider"]
+    if not symbols and not provider_facts(name).lists_symbols:
+        raise typer.BadParameter(
+            f"{name} cannot list its symbols: name some to probe", param_hint="SYMBOL"
+        )
     result = run_async(_run_probe(settings.connection_config(), settings, symbols, duration))
     if result is None:
         raise typer.Exit(exit_codes.INTERRUPTED)

@@ -20,6 +20,8 @@ from ..client import WebSocketClient
 from ..config import Resolved, resolve
 from ..events import Event
 from ..protocol import rules
+from ..protocol.providers import facts as provider_facts
+from ..protocol.providers import split_symbol
 from ..sinks import JsonLinesSink, OutputClosed
 from . import exit_codes, options, statefile
 from .board import Board
@@ -39,6 +41,15 @@ STREAM_HELP = (
 
 
 @dataclass
+class Feed:
+    """One provider's part of a run: its settings and symbols (one connection)."""
+
+    provider: str
+    settings: Resolved
+    symbols: list[str]
+
+
+@dataclass
 class StreamOptions:
     symbols: list[str]
     settings: Resolved
@@ -47,23 +58,80 @@ class StreamOptions:
     duration: float | None = None
     demo: bool = False
     no_color: bool = False
+    feeds: list[Feed] | None = None  # None: one feed, ``settings`` and ``symbols``
+
+    def all_feeds(self) -> list[Feed]:
+        if self.feeds:
+            return self.feeds
+        provider = self.settings.values.get("connection.provider", "argus")
+        return [Feed(provider, self.settings, self.symbols)]
 
 
 def parse_symbols(raw: list[str]) -> list[str]:
-    symbols: list[str] = []
+    """The symbols, upper case, deduplicated (a ``PROVIDER:`` prefix kept as given)."""
+    return [f"{p}:{s}" if p else s for p, s in parse_feeds(raw)]
+
+
+def parse_feeds(raw: list[str]) -> list[tuple[str | None, str]]:
+    """(provider or None, SYMBOL) for each symbol given (``kraken:BTC/USD`` selects
+    kraken; comma lists work; case is folded to upper)."""
+    out: list[tuple[str | None, str]] = []
     for item in raw:
         for part in item.split(","):
-            symbol = part.strip().upper()
+            provider, symbol = split_symbol(part.strip())
+            symbol = symbol.upper()
             if not symbol:
                 continue
             reason = rules.check_symbol(symbol)
             if reason:
                 raise typer.BadParameter(reason, param_hint="SYMBOL")
-            if symbol not in symbols:
-                symbols.append(symbol)
-    if not symbols:
+            if (provider, symbol) not in out:
+                out.append((provider, symbol))
+    if not out:
         raise typer.BadParameter("give at least one symbol", param_hint="SYMBOL")
-    return symbols
+    return out
+
+
+def plan_feeds(
+    wanted: list[tuple[str | None, str]],
+    profile: str | None,
+    config: str | None,
+    flags: dict[str, Any],
+    types_given: bool,
+) -> list[Feed]:
+    """Group the symbols by provider (unprefixed: the provider in force) and resolve
+    each provider's settings. ``--url``/``--rest-url`` name one server: with several
+    providers they are refused (a user profile of the provider's name sets its URL)."""
+    main = resolve(profile, config, flags)
+    default = main.values["connection.provider"]
+    groups: dict[str, list[str]] = {}
+    for provider, symbol in wanted:
+        groups.setdefault(provider or default, []).append(symbol)
+    if len(groups) > 1 and (flags.get("connection.url") or flags.get("connection.rest_url")):
+        raise typer.BadParameter(
+            "--url and --rest-url name one provider's server; with several providers each "
+            "uses its profile's (a user profile of the provider's name can change it)",
+            param_hint="--url",
+        )
+    feeds = []
+    for provider, symbols in groups.items():
+        if provider == default:
+            settings = main
+        else:
+            settings = resolve(None, config, {**flags, "connection.provider": provider})
+        offered = provider_facts(provider).data_types
+        types = settings.values["subscription.data_types"]
+        missing = [t for t in types if t not in offered]
+        if missing and types_given:
+            raise typer.BadParameter(
+                f"{provider} does not offer {', '.join(missing)}: it streams {', '.join(offered)}",
+                param_hint="--types",
+            )
+        if missing:  # a profile's default types: keep what the provider offers
+            kept = [t for t in types if t in offered] or list(offered)
+            settings.set("subscription.data_types", kept, f"provider {provider}")
+        feeds.append(Feed(provider, settings, symbols))
+    return feeds
 
 
 def parse_types(raw: str | None) -> list[str] | None:
@@ -78,9 +146,11 @@ def parse_types(raw: str | None) -> list[str] | None:
 
 def stream(
     symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL).")],
-    profile: options.Profile = "dev",
+    profile: options.Profile = None,
     config: options.ConfigFile = None,
     url: options.Url = None,
+    provider: options.Provider = None,
+    rest_url: options.RestUrl = None,
     types: Annotated[
         str | None, typer.Option("--types", help="Comma list of price,volume,orderbook.")
     ] = None,
@@ -113,7 +183,7 @@ def stream(
     ] = False,
 ) -> None:
     """Stream live market data: a table in a terminal, JSON lines when piped."""
-    symbol_list = parse_symbols(symbols)
+    wanted = parse_feeds(symbols)
     if format_ not in ("auto", "table", "jsonl"):
         raise typer.BadParameter("expected auto, table or jsonl", param_hint="--format")
     if frequency is not None and rules.check_frequency(frequency):
@@ -131,19 +201,24 @@ def stream(
             raise typer.BadParameter(reason, param_hint="--min-price/--max-price")
     flags: dict[str, Any] = {
         "connection.url": url,
+        "connection.provider": provider.lower() if provider else None,
+        "connection.rest_url": rest_url,
         "subscription.data_types": data_types,
         "subscription.update_frequency": frequency,
         "subscription.filters": filters,
     }
     if allow_insecure_key:
         flags["connection.allow_insecure_key"] = True
-    settings = resolve(profile, config, flags)
+    if demo and (provider or any(p for p, _ in wanted)):
+        raise typer.BadParameter("--demo streams from the simulator (provider argus)")
+    feeds = plan_feeds(wanted, profile, config, flags, data_types is not None)
     table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
     if json_:
         table = False
     options = StreamOptions(
-        symbols=symbol_list,
-        settings=settings,
+        symbols=[s for feed in feeds for s in feed.symbols],
+        settings=feeds[0].settings,
+        feeds=feeds,
         table=table,
         count=count,
         duration=duration,
@@ -163,23 +238,25 @@ async def run_stream(options: StreamOptions) -> int:
     outcome = Outcome()
     outcome.install_signals()
     sim = None
-    settings = options.settings
+    feeds = options.all_feeds()
     if options.demo:
         sim = await start_demo()
-        settings.set("connection.url", sim.url, "demo")
-        settings.set("connection.api_key", None, "demo")
-    connection = settings.connection_config()
-    client = WebSocketClient(connection)
-    template = settings.subscription_config(options.symbols)
-    board = Board(options.symbols)
+        feeds[0].settings.set("connection.url", sim.url, "demo")
+        feeds[0].settings.set("connection.api_key", None, "demo")
+    clients = [WebSocketClient(feed.settings.connection_config()) for feed in feeds]
+    board = Board(
+        [s for feed in feeds for s in feed.symbols],
+        [client.source for client, feed in zip(clients, feeds, strict=True) for _ in feed.symbols],
+    )
     output = StreamOutput(outcome, board if options.table else None, options.count)
 
     def on_error(_: dict[str, Any]) -> None:
-        if not client.subscriptions and not outcome.done.is_set():
+        if not any(c.subscriptions for c in clients) and not outcome.done.is_set():
             outcome.finish(exit_codes.RUNTIME_FAILURE, "no subscription left")
 
-    client.add_sink(output)
-    client.add_message_handler("error", on_error)
+    for client in clients:
+        client.add_sink(output)
+        client.add_message_handler("error", on_error)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     publisher: asyncio.Task[None] | None = None
     painter: asyncio.Task[None] | None = None
@@ -187,27 +264,38 @@ async def run_stream(options: StreamOptions) -> int:
     try:
         outcome.start_timer(options.duration)  # bounds connecting and subscribing too
         await output.open()
-        if not await connect_or_raise(client, outcome):
+        connected = await asyncio.gather(*(connect_or_raise(c, outcome) for c in clients))
+        if not all(connected):
             if outcome.code == exit_codes.OK:  # --duration ran out before a connection
-                reason = f": {client.last_error}" if client.last_error else ""
+                late = next(c for c, ok in zip(clients, connected, strict=True) if not ok)
+                reason = f": {late.last_error}" if late.last_error else ""
                 raise exit_codes.CommandExit(
                     exit_codes.CANNOT_CONNECT,
-                    f"no connection to {connection.safe_url} within --duration "
+                    f"no connection to {late.config.safe_url} within --duration "
                     f"{options.duration:g}s{reason}",
                 )
             return _stopped(outcome)
-        live_ids = await outcome.first(subscribe_all(client, connection, template))
+        subscribing = asyncio.gather(
+            *(
+                subscribe_all(
+                    client, client.config, feed.settings.subscription_config(feed.symbols)
+                )
+                for client, feed in zip(clients, feeds, strict=True)
+            )
+        )
+        live_ids = await outcome.first(subscribing)
         if live_ids is None:
             return _stopped(outcome)
-        if not live_ids:
+        if not any(live_ids):
             raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
-        publisher = asyncio.create_task(_publish_stats(client, options, started, settings.profile))
+        publisher = asyncio.create_task(_publish_stats(clients, options, started))
         if options.table:
             console = make_console(options.no_color)
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
-            painter = asyncio.create_task(_paint(live, board, client, settings.refresh_per_second))
-        await outcome.hold(client, None)
+            rate = feeds[0].settings.refresh_per_second
+            painter = asyncio.create_task(_paint(live, board, clients, rate))
+        await outcome.hold(clients, None)
         if not outcome.done.is_set():  # the client stopped without a failure: never a silent 0
             outcome.finish(exit_codes.RUNTIME_FAILURE, "the stream stopped unexpectedly")
         return _stopped(outcome)
@@ -221,10 +309,10 @@ async def run_stream(options: StreamOptions) -> int:
         if live is not None:
             with suppress(Exception):  # already said by the painter; the exit code stands
                 height = live.console.height
-                final = render_board(board, client.stats_snapshot(), time.time(), height)
-                live.update(final, refresh=True)
+                stats = [c.stats_snapshot() for c in clients]
+                live.update(render_board(board, stats, time.time(), height), refresh=True)
             live.stop()
-        await client.disconnect()
+        await asyncio.gather(*(c.disconnect() for c in clients))
         await output.close()
         if sim is not None:
             await sim.stop()
@@ -284,7 +372,7 @@ class StreamOutput:
             await self.jsonl.close()
 
 
-async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float) -> None:
+async def _paint(live: Live, board: Board, clients: list[WebSocketClient], rate: float) -> None:
     """Repaint at a fixed rate from the latest state, never per message. A repaint that
     fails is said once on stderr and painting goes on: never a frozen "live" screen."""
     interval = 1.0 / rate
@@ -294,7 +382,8 @@ async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float)
         started = loop.time()
         height = live.console.height
         try:
-            table = render_board(board, client.stats_snapshot(), time.time(), height)
+            stats = [c.stats_snapshot() for c in clients]
+            table = render_board(board, stats, time.time(), height)
             live.update(table, refresh=True)
         except Exception as exc:
             if type(exc).__name__ not in said:
@@ -304,10 +393,15 @@ async def _paint(live: Live, board: Board, client: WebSocketClient, rate: float)
 
 
 async def _publish_stats(
-    client: WebSocketClient, options: StreamOptions, started: str, profile: str
+    clients: list[WebSocketClient], options: StreamOptions, started: str
 ) -> None:
+    """The stats file `argus stats` reads: the first connection's figures (each
+    provider's under ``feeds`` when there are several)."""
+    profile = options.all_feeds()[0].settings.profile
     while True:
-        data = client.stats_snapshot()
+        data = clients[0].stats_snapshot()
+        if len(clients) > 1:
+            data["feeds"] = [c.stats_snapshot() for c in clients]
         data.update(
             pid=os.getpid(),
             symbols=options.symbols,

@@ -10,20 +10,35 @@ import typer
 
 from ..client import WebSocketClient
 from ..config import resolve
+from ..protocol.providers import facts as provider_facts
 from . import exit_codes, options
 from .runtime import Outcome, connect_or_raise, run_async, setup_logging
 from .safe_text import shown
 
 
 def symbols(
-    profile: options.Profile = "dev",
+    profile: options.Profile = None,
     config: options.ConfigFile = None,
     url: options.Url = None,
+    provider: options.Provider = None,
+    rest_url: options.RestUrl = None,
     json_: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
-    """List the symbols the server offers, one per line."""
+    """List the symbols the server (or --provider) offers, one per line."""
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
-    settings = resolve(profile, config, {"connection.url": url})
+    flags = {
+        "connection.url": url,
+        "connection.provider": provider.lower() if provider else None,
+        "connection.rest_url": rest_url,
+    }
+    settings = resolve(profile, config, flags)
+    name = settings.values["connection.provider"]
+    if not provider_facts(name).lists_symbols:
+        raise exit_codes.CommandExit(
+            exit_codes.USAGE,
+            f"{name} does not list its symbols through argus: see its documentation "
+            "(PROVIDERS.md) for the symbols it streams",
+        )
     names = run_async(_list(WebSocketClient(settings.connection_config())))
     if names is None:
         raise typer.Exit(exit_codes.INTERRUPTED)

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from ..exceptions import ConfigError
 from ..protocol import rules
+from ..protocol.providers import DEFAULT as DEFAULT_PROVIDER
+from ..protocol.providers import NAMES as PROVIDERS
 from .redact import redact_url
 
 __all__ = ["ConnectionConfig", "ConnectionState", "SubscriptionConfig"]
@@ -49,6 +51,20 @@ def check_url(url: Any) -> str | None:
     return None
 
 
+def check_rest_url(url: Any) -> str | None:
+    """None when ``url`` is a usable http:// or https:// base URL, else the reason."""
+    if not isinstance(url, str) or not url.strip():
+        return "rest_url is empty: expected http(s)://host[:port]"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (validates the port)
+    except ValueError as exc:
+        return f"rest_url {redact_url(url)!r} is not valid: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"rest_url {redact_url(url)!r} must be http(s)://host[:port]"
+    return None
+
+
 def connection_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(field, reason) for every invalid ConnectionConfig value; empty when all are valid.
 
@@ -58,11 +74,20 @@ def connection_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     reason = check_url(values.get("url"))
     if reason:
         out.append(("url", reason))
-    api_key = values.get("api_key")
-    if api_key is not None and (
-        not isinstance(api_key, str) or not api_key or any(c in api_key for c in "\r\n\0")
-    ):
-        out.append(("api_key", "api_key must be a non-empty string without line breaks"))
+    for name in ("api_key", "api_secret"):
+        secret = values.get(name)
+        if secret is not None and (
+            not isinstance(secret, str) or not secret or any(c in secret for c in "\r\n\0")
+        ):
+            out.append((name, f"{name} must be a non-empty string without line breaks"))
+    provider = values.get("provider", DEFAULT_PROVIDER)
+    if provider not in PROVIDERS:
+        out.append(("provider", f"unknown provider {provider!r}: expected {', '.join(PROVIDERS)}"))
+    rest_url = values.get("rest_url")
+    if rest_url is not None:
+        reason = check_rest_url(rest_url)
+        if reason:
+            out.append(("rest_url", reason))
     attempts = values.get("max_reconnect_attempts", 0)
     if not _is_int(attempts) or attempts < 0:
         out.append(("max_reconnect_attempts", "max_reconnect_attempts must be an integer >= 0"))
@@ -95,6 +120,12 @@ class ConnectionConfig:
 
     url: str = field(metadata={EXPECTS: "a ws:// or wss:// URL"})
     api_key: str | None = None
+    # Beyond SDK.md: the provider (PROVIDERS.md) and what some venues need.
+    provider: str = field(
+        default=DEFAULT_PROVIDER, metadata={EXPECTS: f"one of {', '.join(PROVIDERS)}"}
+    )
+    api_secret: str | None = None  # Alpaca's secret key (api_key is its key id)
+    rest_url: str | None = field(default=None, metadata={EXPECTS: "an http(s):// URL"})
     max_reconnect_attempts: int = 5
     reconnect_delay: float = 1.0
     heartbeat_interval: float = 30
@@ -121,8 +152,10 @@ class ConnectionConfig:
 
     def __repr__(self) -> str:
         key = "'***'" if self.api_key else "None"
+        secret = ", api_secret='***'" if self.api_secret else ""
+        provider = f", provider={self.provider!r}" if self.provider != DEFAULT_PROVIDER else ""
         return (
-            f"ConnectionConfig(url={self.safe_url!r}, api_key={key}, "
+            f"ConnectionConfig(url={self.safe_url!r}, api_key={key}{secret}{provider}, "
             f"max_reconnect_attempts={self.max_reconnect_attempts}, "
             f"reconnect_delay={self.reconnect_delay}, "
             f"heartbeat_interval={self.heartbeat_interval}, timeout={self.timeout}, "

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,9 +33,11 @@ from ..exceptions import (
     UnknownMessageType,
 )
 from ..protocol import rules
-from ..protocol.argus import ArgusSession
+from ..protocol.providers import make_session
 from ..protocol.session import (
     Action,
+    Fetch,
+    Fetched,
     Message,
     ProviderSession,
     Received,
@@ -48,15 +51,16 @@ from ..sinks.base import Sink
 from .buffer import MessageBuffer
 from .config import ConnectionConfig, ConnectionState, SubscriptionConfig
 from .dispatch import Dispatcher, FrameHandler, Handler
+from .http import http_get
 from .logbudget import LogBudget
 from .pipeline import Pipeline
 from .policy import RetryPolicy
-from .redact import install_log_redaction, redact_text
+from .redact import install_log_redaction, redact_text, register_secret
 from .replies import PendingReplies
 from .state import ConnectionStatus
 from .supervisor import HEALTHY_AFTER, Served, Supervisor, internal_error
 from .transports import Link, Transport, WebsocketsTransport
-from .transports.options import handshake_headers
+from .transports.options import handshake_headers, with_query
 
 log = logging.getLogger("argus_cli.client")
 
@@ -68,7 +72,8 @@ S = ConnectionState
 class WebSocketClient:
     """A market-data connection that stays up, restores subscriptions and loses nothing.
 
-    ``provider`` speaks the venue's dialect (the argus protocol by default),
+    ``provider`` speaks the venue's dialect (by default a session for
+    ``config.provider``: the argus protocol unless the config names a venue),
     ``transport`` carries the frames (python-websockets by default) and
     ``retry_policy`` decides which failures are fatal.
     """
@@ -85,12 +90,20 @@ class WebSocketClient:
         if not isinstance(config, ConnectionConfig):
             raise ConfigError("WebSocketClient needs a ConnectionConfig")
         self.config = config
-        self.provider: ProviderSession = provider if provider is not None else ArgusSession()
+        install_log_redaction(config.api_key)
+        register_secret(config.api_secret)
+        if provider is None:  # the config's provider (argus by default)
+            provider = make_session(
+                config.provider,
+                api_key=config.api_key,
+                api_secret=config.api_secret,
+                rest_url=config.rest_url,
+            )
+        self.provider: ProviderSession = provider
         self.source = source if source is not None else self.provider.source
         self.transport: Transport = transport if transport is not None else WebsocketsTransport()
         self.retry_policy = retry_policy if retry_policy is not None else RetryPolicy()
         self.failure: ArgusError | None = None
-        install_log_redaction(config.api_key)
         self._status = ConnectionStatus()
         self._subs: dict[str, SubscriptionConfig] = {}
         self._dispatch = Dispatcher()
@@ -103,6 +116,8 @@ class WebSocketClient:
         self._runner: asyncio.Task[None] | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
         self._nonce = 0
+        self._fetches: set[asyncio.Task[None]] = set()  # this connection's Fetch actions
+        self._fatal: ArgusError | None = None  # the provider ended this connection for good
         self._session_data = 0  # data messages when the current session opened
         # stats
         self.messages_sent = 0
@@ -404,7 +419,11 @@ class WebSocketClient:
     # --- one connection -----------------------------------------------------------------
 
     async def _open_link(self) -> Link:
-        return await self.transport.open(self.config, handshake_headers(self.config))
+        handshake = self.provider.handshake(self.config.api_key)
+        config = self.config
+        if handshake.query:  # e.g. Finnhub's token: in the URL, redacted wherever shown
+            config = replace(config, url=with_query(config.url, handshake.query))
+        return await self.transport.open(config, handshake_headers(config, handshake))
 
     async def _serve(self, link: Link) -> Served:
         """Restore subscriptions, then read until the link ends."""
@@ -412,6 +431,7 @@ class WebSocketClient:
         self._connected_at = time.time()
         opened = time.monotonic()
         self._session_data = self._pipeline.data_messages
+        self._fatal = None
         reason = "connection closed"
         ticker: asyncio.Task[None] | None = None
         try:
@@ -441,9 +461,12 @@ class WebSocketClient:
         except NotConnectedError as exc:
             reason = redact_text(f"connection lost: {exc}")
         finally:
-            if ticker is not None:
-                ticker.cancel()
-                await asyncio.wait({ticker})  # gone with the link (never raises)
+            background = {*self._fetches, *([ticker] if ticker is not None else [])}
+            for task in background:
+                task.cancel()
+            if background:
+                await asyncio.wait(background)  # gone with the link (never raise)
+            self._fetches.clear()
             self._link = None
             self._connected_at = None
             self._replies.fail_all(NotConnectedError(f"connection to {self.config.safe_url} lost"))
@@ -451,6 +474,8 @@ class WebSocketClient:
             self._pipeline.data_messages > self._session_data
             or time.monotonic() - opened >= HEALTHY_AFTER
         )
+        if self._fatal is not None:
+            return Served(healthy, redact_text(str(self._fatal)), self._fatal)
         return Served(healthy, reason)
 
     async def _tick(self, interval: float) -> None:
@@ -466,7 +491,10 @@ class WebSocketClient:
     def _on_frame(self, frame: str | bytes) -> Awaitable[None] | None:
         """Decode (provider), check and stamp (pipeline), queue (buffer). The hot path."""
         now = time.time()
-        received = self.provider.receive(frame, now)
+        return self._accept(self.provider.receive(frame, now), now)
+
+    def _accept(self, received: Received, now: float) -> Awaitable[None] | None:
+        """Act on what the provider made of a frame (or of a Fetch's answer)."""
         pending: Awaitable[None] | None = None
         restart: list[Message] = []
         if received.has_control:
@@ -509,6 +537,11 @@ class WebSocketClient:
                 self._replies.fail(reply.key, _redacted(reply.error))
             else:
                 self._replies.resolve(reply.key, reply.value)
+        if received.fatal is not None and self._fatal is None:
+            self._fatal = received.fatal
+            link = self._link
+            if link is not None:  # the supervisor judges the error once the link ends
+                return link.close(rules.CloseCode.NORMAL, "closing")
         if received.actions:
             return self._perform(received.actions)
         return None
@@ -560,9 +593,31 @@ class WebSocketClient:
                 await link.send(action.data)
                 self.messages_sent += 1
                 log.debug("sent %s", action.data[:200])
+            elif isinstance(action, Fetch):
+                task = asyncio.create_task(self._fetch(action), name="argus-fetch")
+                self._fetches.add(task)
+                task.add_done_callback(self._fetch_ended)
             elif isinstance(action, Reconnect):
                 log.info("reconnecting to %s: %s", self.config.safe_url, action.reason)
                 await link.close(rules.CloseCode.NORMAL, action.reason[:120])
+
+    async def _fetch(self, fetch: Fetch) -> None:
+        answer: Fetched = await http_get(fetch, self.config)
+        if answer.error is not None:
+            log.info("%s", answer.error)
+        pending = self._accept(self.provider.fetched(answer, time.time()), time.time())
+        if pending is not None:
+            await pending
+
+    def _fetch_ended(self, task: asyncio.Task[None]) -> None:
+        self._fetches.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, NotConnectedError):
+            return  # the answer came as the connection went: the next one fetches again
+        if error is not None:
+            self._background_ended(task)
 
     async def _request(self, request: Request) -> Any:
         if self._link is None:

@@ -50,6 +50,7 @@ class Served:
 
     healthy: bool
     reason: str  # one line, kept as ``last_error``
+    error: ArgusError | None = None  # the provider ended it (a key refused by a message)
 
 
 class Supervisor:
@@ -112,6 +113,12 @@ class Supervisor:
                 self.status.to(ConnectionState.RECONNECTING)
                 last_error = served.reason
                 self.on_error(last_error)
+                if served.error is not None:
+                    decision = self.policy.decide(served.error)
+                    if not decision.retry:
+                        self.give_up(served.error)
+                        return
+                    wait_at_least = decision.wait_at_least
                 if served.healthy:
                     failures = 0
                     self.backoff.reset()

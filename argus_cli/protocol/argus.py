@@ -8,6 +8,7 @@ The client sees only events, replies, refusals, errors and actions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from ..exceptions import SubscriptionError
 from .codec import (
@@ -18,9 +19,12 @@ from .codec import (
     encode_subscribe,
     encode_unsubscribe,
 )
-from .rules import DATA_TYPES, ErrorCode
+from .facts import ProviderFacts
+from .rules import DATA_TYPES, FREQUENCIES, ErrorCode
 from .session import (
     Action,
+    Fetched,
+    Handshake,
     Message,
     Received,
     Refusal,
@@ -30,7 +34,22 @@ from .session import (
     SessionInfo,
 )
 
-__all__ = ["ArgusSession"]
+__all__ = ["FACTS", "ArgusSession"]
+
+FACTS: Final = ProviderFacts(
+    name="argus",
+    url="ws://localhost:8000/ws",  # `argus serve`; the dev profile's
+    data_types=DATA_TYPES,
+    frequencies=FREQUENCIES,
+    filters=True,
+    contiguous_trade_ids=True,
+    needs_key=False,  # a server may require one (PROTOCOL.md: Bearer)
+    subscribe_within=None,
+    client_messages_per_second=None,
+    max_message_size=1 << 20,
+    lists_symbols=True,
+    description="the argus protocol: `argus serve` or any PROTOCOL.md server",
+)
 
 _DATA = frozenset(DATA_TYPES)
 # Refusals that leave an existing subscription in place.
@@ -73,6 +92,13 @@ class ArgusSession:
 
     def ping(self, nonce: int) -> Request:
         return Request([Send(encode_ping(nonce))], ("pong", nonce))
+
+    def handshake(self, api_key: str | None) -> Handshake:
+        """PROTOCOL.md: the key as a bearer token in the Authorization header."""
+        return Handshake(headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+
+    def fetched(self, answer: Fetched, now: float) -> Received:
+        return Received([])  # never fetches
 
     def on_timer(self, now: float) -> list[Action]:
         return []

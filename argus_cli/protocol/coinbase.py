@@ -39,18 +39,14 @@ crossed (the newer message wins), so a book never crosses.
 
 from __future__ import annotations
 
-import math
 import re
-from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Final
 
 import orjson
 
-from ..events import MAX_BOOK_LEVELS, MAX_SEQ
 from ..exceptions import (
     ConfigError,
     DecodeError,
@@ -58,26 +54,25 @@ from ..exceptions import (
     SubscriptionError,
     UnknownMessageType,
 )
+from . import values
+from .book import Book
+from .facts import ProviderFacts
 from .rules import DATA_TYPES
-from .session import Action, Message, Received, Refusal, Reply, ReplyKey, Request, Send
+from .session import (
+    Action,
+    Fetched,
+    Handshake,
+    Message,
+    Received,
+    Refusal,
+    Reply,
+    ReplyKey,
+    Request,
+    Send,
+)
+from .values import parse_time
 
 __all__ = ["CHANNELS", "FACTS", "CoinbaseSession", "ProviderFacts", "parse_time"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderFacts:
-    """What a provider offers, as data: profiles, the CLI's checks and tests read it."""
-
-    name: str
-    url: str
-    data_types: tuple[str, ...]
-    frequencies: tuple[str, ...]
-    filters: bool  # can it filter by price server-side
-    contiguous_trade_ids: bool  # volume lines carry a seq that grows by exactly 1
-    needs_key: bool
-    subscribe_within: float | None  # seconds after connecting before the server gives up
-    client_messages_per_second: float | None
-    max_message_size: int  # bytes a frame can reach (whole-book snapshots)
 
 
 FACTS: Final = ProviderFacts(
@@ -102,70 +97,6 @@ CHANNELS: Final[Mapping[str, str]] = {
 }
 HEARTBEAT: Final = "heartbeat"
 
-_DECIMAL = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):(\d\d))",
-    re.ASCII,
-)
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
-
-
-def parse_time(text: Any) -> float:
-    """An RFC 3339 time as epoch seconds, exact to the microsecond (finer digits cut)."""
-    match = _RFC3339.fullmatch(text) if type(text) is str else None
-    if match is None:
-        raise DecodeError(f"time must be an RFC 3339 string, not {text!r:.60}")
-    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
-    try:
-        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_DAY
-    except ValueError:
-        raise DecodeError(f"time {text!r:.60} is not a calendar date") from None
-    h, m, s = int(hour), int(minute), int(second)
-    if h > 23 or m > 59 or s > 60 or (sign and (int(off_h) > 23 or int(off_m) > 59)):
-        raise DecodeError(f"time {text!r:.60} is out of range")
-    seconds = days * 86400 + h * 3600 + m * 60 + s
-    if sign:
-        offset = int(off_h) * 3600 + int(off_m) * 60
-        seconds += -offset if sign == "+" else offset
-    micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
-    return (seconds * 1_000_000 + micros) / 1_000_000  # one correctly rounded division
-
-
-def _number(value: Any, what: str) -> float:
-    """A non-negative decimal string (or JSON number) as a finite float."""
-    if type(value) is str:
-        if _DECIMAL.fullmatch(value):
-            number = float(value)
-            if math.isfinite(number):
-                return number
-    elif type(value) in (int, float) and math.isfinite(value) and value >= 0:
-        return float(value)
-    raise DecodeError(f"{what} must be a non-negative decimal, not {value!r:.40}")
-
-
-def _price(value: Any, what: str) -> float:
-    number = _number(value, what)
-    if number <= 0:
-        raise DecodeError(f"{what} must be above 0, not {value!r:.40}")
-    return number
-
-
-def _trade_id(value: Any, what: str, low: int = 1) -> int:
-    if type(value) is not int or not low <= value <= MAX_SEQ:
-        raise DecodeError(f"{what} must be an integer in {low}..2^63-1, not {value!r:.40}")
-    return value
-
-
-def _levels(value: Any, what: str) -> list[tuple[float, float]]:
-    if type(value) is not list:
-        raise DecodeError(f"{what} must be a list of [price, size]")
-    out = []
-    for level in value:
-        if type(level) is not list or len(level) != 2:
-            raise DecodeError(f"{what} must be a list of [price, size], not {level!r:.60}")
-        out.append((_price(level[0], f"{what} price"), _number(level[1], f"{what} size")))
-    return out
-
 
 def _changes(value: Any) -> list[tuple[bool, float, float]]:
     if type(value) is not list:
@@ -174,75 +105,13 @@ def _changes(value: Any) -> list[tuple[bool, float, float]]:
     for change in value:
         if type(change) is not list or len(change) != 3 or change[0] not in ("buy", "sell"):
             raise DecodeError(f"a change must be [buy|sell, price, size], not {change!r:.60}")
-        out.append((change[0] == "buy", _price(change[1], "price"), _number(change[2], "size")))
+        price = values.price(change[1], "price")
+        out.append((change[0] == "buy", price, values.number(change[2], "size")))
     return out
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else ""
 
 
 def _names(product: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(product)}(?![\w-])", text) is not None
-
-
-# --- the local order book ---------------------------------------------------------------
-
-
-class _Side:
-    """One side of a book. Levels are kept by sort key (``sign`` x price, best first)."""
-
-    __slots__ = ("keys", "sign", "sizes")
-
-    def __init__(self, sign: int, levels: Iterable[tuple[float, float]]) -> None:
-        self.sign = sign
-        self.sizes: dict[float, float] = {}
-        for price, size in levels:
-            if size > 0:
-                self.sizes[sign * price] = size
-            else:
-                self.sizes.pop(sign * price, None)
-        self.keys = sorted(self.sizes)
-
-    def set(self, price: float, size: float) -> None:
-        key = self.sign * price
-        if size > 0:
-            if key not in self.sizes:
-                insort(self.keys, key)
-            self.sizes[key] = size
-        elif self.sizes.pop(key, None) is not None:
-            del self.keys[bisect_left(self.keys, key)]
-
-    def cut_through(self, price: float) -> None:
-        """Remove the levels a quote at ``price`` on the other side has crossed."""
-        end = bisect_right(self.keys, self.sign * price)
-        for key in self.keys[:end]:
-            del self.sizes[key]
-        del self.keys[:end]
-
-    def top(self) -> list[list[float]]:
-        sign, sizes = self.sign, self.sizes
-        return [[sign * key, sizes[key]] for key in self.keys[:MAX_BOOK_LEVELS]]
-
-
-class _Book:
-    __slots__ = ("asks", "bids", "shown")
-
-    def __init__(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
-        self.bids = _Side(-1, bids)
-        self.asks = _Side(1, asks)
-        if self.asks.keys:  # a crossed snapshot keeps its asks
-            self.bids.cut_through(self.asks.keys[0])
-        self.shown = self.view()
-
-    def apply(self, buy: bool, price: float, size: float) -> None:
-        side, other = (self.bids, self.asks) if buy else (self.asks, self.bids)
-        side.set(price, size)
-        if size > 0:
-            other.cut_through(price)
-
-    def view(self) -> tuple[list[list[float]], list[list[float]]]:
-        return self.bids.top(), self.asks.top()
 
 
 # --- subscriptions ----------------------------------------------------------------------
@@ -285,7 +154,7 @@ class CoinbaseSession:
 
     _subs: dict[str, _Sub]
     _holders: dict[tuple[str, str], tuple[str, ...]]  # (product, data type): subs
-    _books: dict[str, _Book]
+    _books: dict[str, Book]
     _sent: deque[_Sent]
     _caught_up: set[tuple[str, str]]  # (sub, product) saw a trade on this connection
 
@@ -369,6 +238,12 @@ class CoinbaseSession:
     def ping(self, nonce: int) -> Request | None:
         return None  # no application ping: the client times a WebSocket ping
 
+    def handshake(self, api_key: str | None) -> Handshake:
+        return Handshake()  # a public feed: no key is ever sent
+
+    def fetched(self, answer: Fetched, now: float) -> Received:
+        return Received([])  # never fetches
+
     def on_timer(self, now: float) -> list[Action]:
         return []
 
@@ -440,11 +315,11 @@ class CoinbaseSession:
         event: Message = {
             "type": "price",
             "symbol": product,
-            "price": _price(msg.get("price"), "price"),
+            "price": values.price(msg.get("price"), "price"),
         }
         for name, key in (("best_bid", "bid"), ("best_ask", "ask")):
             if msg.get(name) is not None:
-                quote = _number(msg[name], name)
+                quote = values.number(msg[name], name)
                 if quote:  # 0: no quote on that side
                     event[key] = quote
         if msg.get("time") is not None:
@@ -455,11 +330,11 @@ class CoinbaseSession:
 
     def _match(self, msg: Message, out: Received) -> None:
         product = _product(msg)
-        trade_id = _trade_id(msg.get("trade_id"), "trade_id")
+        trade_id = values.trade_id(msg.get("trade_id"), "trade_id")
         event: Message = {
             "type": "volume",
             "symbol": product,
-            "volume": _number(msg.get("size"), "size"),
+            "volume": values.number(msg.get("size"), "size"),
         }
         if msg.get("time") is not None:
             event["timestamp"] = parse_time(msg["time"])
@@ -476,7 +351,7 @@ class CoinbaseSession:
 
     def _heartbeat(self, msg: Message, out: Received) -> None:
         product = _product(msg)
-        newest = _trade_id(msg.get("last_trade_id"), "last_trade_id", low=0)
+        newest = values.trade_id(msg.get("last_trade_id"), "last_trade_id", low=0)
         last = self._last_trade.get(product)
         if last is None or newest <= last:
             return
@@ -500,7 +375,7 @@ class CoinbaseSession:
 
     def _snapshot(self, msg: Message, out: Received) -> None:
         product = _product(msg)
-        book = _Book(_levels(msg.get("bids"), "bids"), _levels(msg.get("asks"), "asks"))
+        book = Book(values.levels(msg.get("bids"), "bids"), values.levels(msg.get("asks"), "asks"))
         timestamp = parse_time(msg["time"]) if msg.get("time") is not None else None
         subs = self._holders.get((product, "orderbook"))
         if subs:
@@ -551,7 +426,7 @@ class CoinbaseSession:
         self._answered(job, out)
 
     def _error(self, msg: Message, out: Received) -> None:
-        message, reason = _text(msg.get("message")), _text(msg.get("reason"))
+        message, reason = values.text(msg.get("message")), values.text(msg.get("reason"))
         said = f"{message}: {reason}" if reason else message or "error without a message"
         if not (message.lower().startswith("failed to") and self._sent):
             out.add_refusal(Refusal("error", said))

@@ -20,13 +20,16 @@ pipeline dedupes and stamps the data events; it needs nothing else.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..exceptions import ArgusError, DecodeError
 
 __all__ = [
     "Action",
+    "Fetch",
+    "Fetched",
+    "Handshake",
     "Message",
     "ProviderSession",
     "Received",
@@ -44,6 +47,17 @@ ReplyKey = tuple[str, Any]  # opaque to the client: made and matched by the sess
 
 
 @dataclass(frozen=True, slots=True)
+class Handshake:
+    """What the opening handshake carries for a venue: its credentials as headers,
+    as query parameters of the URL (Finnhub's token), or nothing (the key then
+    travels in a message, or the feed is public). The client refuses to send
+    either over clear text to a remote host, and redacts both."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Send:
     """Send ``data`` to the server as one text frame."""
 
@@ -57,7 +71,31 @@ class Reconnect:
     reason: str
 
 
-Action = Send | Reconnect
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """GET ``url`` (HTTP or HTTPS, e.g. a REST book snapshot) beside the stream.
+
+    The client performs it without pausing the stream and hands the answer back
+    through ``ProviderSession.fetched`` with the same ``tag`` (any hashable value
+    the session chose). A Fetch still running when the connection ends is
+    cancelled and never answered: the session starts afresh in ``opened()``.
+    """
+
+    url: str
+    tag: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """The answer to a ``Fetch``: the HTTP status and body, or why there is none."""
+
+    tag: Any
+    status: int  # 0 when no HTTP answer came (``error`` says why)
+    body: bytes = b""
+    error: str | None = None
+
+
+Action = Send | Reconnect | Fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +146,7 @@ class Received:
     """Everything one frame gave. The common case fills ``events`` only.
 
     ``has_control`` says whether anything beyond events is set (replies,
-    refusals, errors, actions or session info); the client looks no further
+    refusals, errors, actions, session info or a fatal error); the client looks no further
     when it is false. Made once per frame, so kept to one attribute write on
     the common path (the other fields are class-level defaults)."""
 
@@ -117,6 +155,7 @@ class Received:
     errors: Sequence[DecodeError] = ()
     actions: Sequence[Action] = ()
     info: SessionInfo | None = None
+    fatal: ArgusError | None = None
     has_control = False
 
     def __init__(self, events: list[Message]) -> None:
@@ -140,6 +179,13 @@ class Received:
             self.actions = [*self.actions, *actions]
             self.has_control = True
 
+    def set_fatal(self, error: ArgusError) -> None:
+        """End this connection; the client's ``RetryPolicy`` then judges ``error`` as
+        it would a failed open (an ``AuthenticationError`` stops the client: e.g.
+        a key refused after the handshake, by a message)."""
+        self.fatal = error
+        self.has_control = True
+
     def set_info(self, info: SessionInfo) -> None:
         self.info = info
         self.has_control = True
@@ -151,6 +197,9 @@ class ProviderSession(Protocol):
     @property
     def source(self) -> str:
         """The provider's name, stamped on every event as ``source``."""
+
+    def handshake(self, api_key: str | None) -> Handshake:
+        """The credentials the opening handshake carries (``api_key`` from the config)."""
 
     @property
     def timer_interval(self) -> float | None:
@@ -178,5 +227,8 @@ class ProviderSession(Protocol):
         then times a WebSocket ping instead)."""
 
     def receive(self, frame: str | bytes, now: float) -> Received: ...
+
+    def fetched(self, answer: Fetched, now: float) -> Received:
+        """The answer to a ``Fetch`` this connection's session asked for."""
 
     def on_timer(self, now: float) -> list[Action]: ...

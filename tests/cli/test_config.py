@@ -82,7 +82,9 @@ def test_user_profile_wins_over_shipped(tmp_path: Path) -> None:
 
 
 def test_unknown_profile_names_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"unknown profile 'nope'.*dev, hft, prod"):
+    with pytest.raises(
+        ConfigError, match=r"unknown profile .nope.*coinbase, dev, finnhub, hft, kraken, prod"
+    ):
         resolve("nope", env={})
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ...exceptions import ConfigError, InsecureTransportError
+from ...protocol.session import Handshake
 from ..config import ConnectionConfig
 
 log = logging.getLogger("argus_cli.client")
 
-__all__ = ["handshake_headers", "is_loopback", "ssl_context"]
+__all__ = ["handshake_headers", "is_loopback", "ssl_context", "with_query"]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -26,9 +28,20 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def handshake_headers(config: ConnectionConfig) -> dict[str, str]:
-    """The opening handshake's extra headers; refuse a clear-text key to a remote host,
-    and credentials in the URL."""
+def with_query(url: str, query: Mapping[str, str]) -> str:
+    """``url`` with ``query`` added to its query string (a venue's token)."""
+    parts = urlsplit(url)
+    extra = urlencode(list(query.items()))
+    joined = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
+
+
+def handshake_headers(
+    config: ConnectionConfig, handshake: Handshake | None = None
+) -> dict[str, str]:
+    """The opening handshake's extra headers (``handshake``: the venue's credentials;
+    by default the argus bearer token); refuse credentials in clear text to a remote
+    host, and credentials in the URL's user:password."""
     parts = urlsplit(config.url)
     if parts.username is not None or parts.password is not None:
         # websockets would send them as a second Authorization header (Basic), past the
@@ -38,7 +51,10 @@ def handshake_headers(config: ConnectionConfig) -> dict[str, str]:
             "a key only as api_key / ARGUS_API_KEY in the Authorization header; "
             "remove them from the url"
         )
-    if not config.api_key:
+    if handshake is None:
+        bearer = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        handshake = Handshake(headers=bearer)
+    if not handshake.headers and not handshake.query:
         return {}
     if parts.scheme == "ws" and not is_loopback(parts.hostname) and not config.allow_insecure_key:
         raise InsecureTransportError(
@@ -46,7 +62,7 @@ def handshake_headers(config: ConnectionConfig) -> dict[str, str]:
             "use wss://, or allow it explicitly (allow_insecure_key / --allow-insecure-key)",
             url=config.safe_url,
         )
-    return {"Authorization": f"Bearer {config.api_key}"}
+    return dict(handshake.headers)
 
 
 def ssl_context(config: ConnectionConfig) -> ssl.SSLContext | None:
