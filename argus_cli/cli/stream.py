@@ -34,6 +34,7 @@ log = logging.getLogger("argus_cli.cli")
 __all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "stream"]
 
 DATA_TYPES = frozenset(rules.DATA_TYPES)
+_ONE_SERVER_ENV = frozenset({"ARGUS_URL", "ARGUS_REST_URL", "ARGUS_PROVIDER", "ARGUS_PROFILE"})
 STREAM_HELP = (
     "Stream live market data: a table in a terminal, JSON lines when piped or with --json.\n\n"
     + exit_codes.EXIT_CODES_HELP
@@ -118,7 +119,9 @@ def plan_feeds(
         if provider == default:
             settings = main
         else:
-            settings = resolve(None, config, {**flags, "connection.provider": provider})
+            # ARGUS_URL & co. name the main provider's server, not this one's
+            env = {k: v for k, v in os.environ.items() if k not in _ONE_SERVER_ENV}
+            settings = resolve(None, config, {**flags, "connection.provider": provider}, env)
         offered = provider_facts(provider).data_types
         types = settings.values["subscription.data_types"]
         missing = [t for t in types if t not in offered]

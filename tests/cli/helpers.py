@@ -97,3 +97,31 @@ def argus_serve(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Po
         if proc.poll() is None:
             proc.terminate()
         proc.wait(10)
+
+
+class Threaded:
+    """An async server with ``start()``/``stop()`` (a fake exchange) on its own event
+    loop in a background thread, for tests that run the real ``argus`` command."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def user_profile(env: dict[str, str], name: str, text: str) -> None:
+    """Write the user profile ``name`` (it wins over a shipped one of that name)."""
+    folder = Path(env["XDG_CONFIG_HOME"]) / "argus" / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(text)

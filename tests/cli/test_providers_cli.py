@@ -1,0 +1,165 @@
+"""``--provider``, ``PROVIDER:SYMBOL``, the built-in provider profiles and their
+settings, through the real ``argus`` command against fake exchanges and the
+simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from argus_cli.config import resolve
+from argus_cli.exceptions import ProfileError
+from argus_cli.protocol.providers import NAMES, facts, split_symbol
+from argus_cli.testing.fakes.coinbase import FakeCoinbase
+from argus_cli.testing.lines import parse_lines
+from tests.cli.helpers import Threaded, ThreadedSim, argus_env, run_argus, user_profile
+
+
+def contiguous_trades(events: list[dict[str, Any]]) -> None:
+    """Volume seqs grow by exactly 1 per (source, symbol): no duplicate, no hole."""
+    last: dict[tuple[str, str], int] = {}
+    for event in events:
+        if event["type"] == "volume" and "seq" in event:
+            key = (event["source"], event["symbol"])
+            if key in last:
+                assert event["seq"] == last[key] + 1, (key, last[key], event["seq"])
+            last[key] = event["seq"]
+
+
+# --- settings (pure) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "argus"])
+def test_each_provider_has_a_built_in_profile_with_its_public_url(name: str) -> None:
+    settings = resolve(name, env={"ARGUS_API_KEY": "k", "ARGUS_API_SECRET": "s"})
+    assert settings.values["connection.provider"] == name
+    assert settings.values["connection.url"] == facts(name).url
+    assert settings.values["connection.url"].startswith("wss://")  # TLS, verified
+
+
+def test_a_named_provider_starts_from_its_profile_and_a_flag_url_wins() -> None:
+    settings = resolve(None, flags={"connection.provider": "kraken"}, env={})
+    assert settings.profile == "kraken"
+    assert settings.values["connection.url"] == "wss://ws.kraken.com/v2"
+    flagged = resolve(
+        None, flags={"connection.provider": "kraken", "connection.url": "ws://127.0.0.1:9/v2"}
+    )
+    assert flagged.values["connection.url"] == "ws://127.0.0.1:9/v2"
+    from_env = resolve(None, env={"ARGUS_PROVIDER": "coinbase"})
+    assert from_env.values["connection.url"] == "wss://ws-feed.exchange.coinbase.com"
+
+
+def test_another_profile_with_a_provider_gets_the_provider_url() -> None:
+    """--profile prod --provider kraken must never stream kraken from prod's argus server."""
+    settings = resolve("prod", flags={"connection.provider": "kraken"}, env={})
+    assert settings.values["connection.url"] == "wss://ws.kraken.com/v2"
+    assert settings.origins["connection.url"] == "provider kraken"
+    assert settings.values["connection.reconnect_delay"] == 2.0  # prod's policy stays
+
+
+def test_an_unknown_provider_names_the_known_ones() -> None:
+    with pytest.raises(ProfileError, match=r"unknown provider 'nasdaq'.*coinbase, binance"):
+        resolve("dev", flags={"connection.provider": "nasdaq"}, env={})
+
+
+def test_provider_prefixes_are_lower_case_names() -> None:
+    assert split_symbol("kraken:BTC/USD") == ("kraken", "BTC/USD")
+    assert split_symbol("BINANCE:BTCUSDT") == (None, "BINANCE:BTCUSDT")  # a Finnhub symbol
+    assert split_symbol("nasdaq:AAPL") == (None, "nasdaq:AAPL")
+    assert split_symbol("AAPL") == (None, "AAPL")
+
+
+def test_the_secret_is_redacted_like_the_key() -> None:
+    settings = resolve(
+        "alpaca", env={"ARGUS_API_KEY": "id-123456", "ARGUS_API_SECRET": "sec-98765"}
+    )
+    rows = {key: shown for key, shown, _ in settings.redacted()}
+    assert rows["connection.api_key"] == "***" and rows["connection.api_secret"] == "***"
+    config = settings.connection_config()
+    assert "sec-98765" not in repr(config) and "id-123456" not in repr(config)
+
+
+# --- through the command ----------------------------------------------------------------
+
+
+def test_stream_provider_coinbase_against_a_fake(tmp_path: Path) -> None:
+    env = argus_env(tmp_path)
+    with Threaded(FakeCoinbase(products=("BTC-USD", "ETH-USD"))) as fake:
+        args = ["stream", "--provider", "coinbase", "--url", fake.url, "btc-usd", "ETH-USD"]
+        result = run_argus([*args, "--json", "--count", "60"], env)
+    assert result.returncode == 0, result.stderr
+    events = parse_lines(result.stdout)
+    assert len(events) >= 60
+    assert {e["source"] for e in events} == {"coinbase"}
+    assert {e["symbol"] for e in events} <= {"BTC-USD", "ETH-USD"}
+    assert {"price", "volume"} <= {e["type"] for e in events}
+    contiguous_trades(events)
+    assert not [e for e in events if e["type"] == "gap"]
+
+
+def test_an_unknown_product_is_named_and_the_others_stream(tmp_path: Path) -> None:
+    env = argus_env(tmp_path)
+    with Threaded(FakeCoinbase(products=("BTC-USD",))) as fake:
+        args = ["stream", "--provider", "coinbase", "--url", fake.url, "BTC-USD", "NOPE-USD"]
+        result = run_argus([*args, "--json", "--count", "20"], env)
+    assert result.returncode == 0, result.stderr
+    assert "NOPE-USD" in result.stderr
+    assert {e["symbol"] for e in parse_lines(result.stdout)} == {"BTC-USD"}
+
+
+def test_only_unknown_products_exit_1(tmp_path: Path) -> None:
+    env = argus_env(tmp_path)
+    with Threaded(FakeCoinbase(products=("BTC-USD",))) as fake:
+        args = ["stream", "--provider", "coinbase", "--url", fake.url, "NOPE-USD", "--json"]
+        result = run_argus([*args, "--duration", "10"], env)
+    assert result.returncode == 1, result.stderr
+    assert "NOPE-USD" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_several_providers_in_one_run_one_json_stream(tmp_path: Path) -> None:
+    """``AAPL coinbase:BTC-USD``: AAPL from the profile's provider (argus), BTC-USD from
+    coinbase, each over its own connection; the user profiles point them at 127.0.0.1."""
+    env = argus_env(tmp_path)
+    with ThreadedSim() as sim, Threaded(FakeCoinbase(products=("BTC-USD",))) as fake:
+        user_profile(env, "dev", f"connection:\n  url: {sim.url}\n")
+        user_profile(env, "coinbase", f"connection:\n  provider: coinbase\n  url: {fake.url}\n")
+        result = run_argus(["stream", "AAPL", "coinbase:BTC-USD", "--json", "--count", "200"], env)
+    assert result.returncode == 0, result.stderr
+    events = parse_lines(result.stdout)
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        by_source[event["source"]].add(event["symbol"])
+    assert by_source == {"argus": {"AAPL"}, "coinbase": {"BTC-USD"}}
+    contiguous_trades(events)
+
+
+def test_url_with_several_providers_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_argus(
+        ["stream", "--url", "ws://127.0.0.1:9/ws", "AAPL", "kraken:BTC/USD", "--json"],
+        argus_env(tmp_path),
+    )
+    assert result.returncode == 2
+    assert "--url" in result.stderr and "several providers" in result.stderr
+
+
+def test_symbols_of_a_provider_that_cannot_list_them(tmp_path: Path) -> None:
+    result = run_argus(["symbols", "--provider", "coinbase"], argus_env(tmp_path))
+    assert result.returncode == 2
+    assert "coinbase does not list its symbols" in result.stderr
+
+
+def test_profiles_lists_the_providers(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, COLUMNS="200")
+    result = run_argus(["profiles"], env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:-1]}
+    for name in NAMES:
+        if name != "argus":
+            assert rows[name] == name
+    assert rows["dev"] == "argus"
+    shown = run_argus(["profiles", "show", "coinbase"], env)
+    assert "connection.provider" in shown.stdout and "coinbase" in shown.stdout
