@@ -261,3 +261,40 @@ def test_stats_table_one_line_per_stream() -> None:
 def test_stats_table_with_no_streams_has_only_the_header() -> None:
     out = text_of(render_stats_table([]), width=200)
     assert len([line for line in out.splitlines() if line.strip()]) == 1
+
+
+def test_several_sources_get_a_source_column_and_a_status_each() -> None:
+    board = Board(["BTC-USD", "BTC/USD", "AAPL"], ["coinbase", "kraken", "alpaca"])
+    board.update({**price("BTC-USD", 50_000.0), "source": "coinbase"})
+    board.update({**price("BTC/USD", 50_010.0), "source": "kraken"})
+    board.update({**price("BTC-USD", 1.0), "source": "kraken"})  # not a row of kraken's
+    stats = [
+        {**STATS, "source": "coinbase"},
+        {**STATS, "source": "kraken", "state": "reconnecting"},
+    ]
+    out = text_of(render_board(board, stats, NOW))
+    header = next(line for line in out.splitlines() if "Symbol" in line)
+    assert header.split()[:2] == ["Source", "Symbol"]
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()}
+    assert rows["coinbase"][1:3] == ["BTC-USD", "50,000.00"]
+    assert rows["kraken"][1:3] == ["BTC/USD", "50,010.00"]
+    assert rows["alpaca"][1:3] == ["AAPL", "—"]  # nothing yet: blank, not zero
+    assert "coinbase ● connected" in out and "kraken ● reconnecting" in out
+
+
+def test_a_quote_without_a_price_leaves_last_blank_and_sets_bid_ask() -> None:
+    """Binance bookTicker: bid and ask, no last price (never a made-up one)."""
+    board = Board(["BNBUSDT"])
+    board.update(
+        {"type": "price", "symbol": "BNBUSDT", "bid": 25.35, "ask": 25.37, "received": NOW}
+    )
+    row = board.rows["BNBUSDT"]
+    assert (row.last, row.bid, row.ask) == (None, 25.35, 25.37)
+    assert not row.trend
+    board.update({"type": "volume", "symbol": "BNBUSDT", "volume": 3.0, "received": NOW})
+    assert (row.size, row.total_volume) == (3.0, None)
+
+
+def test_one_source_has_no_source_column() -> None:
+    board = Board(["AAPL"], ["argus"])
+    assert "Source" not in text_of(render_board(board, STATS, NOW))
