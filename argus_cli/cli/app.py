@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -43,7 +44,23 @@ app.command()(boundary(symbols.symbols))
 app.add_typer(profiles.app, name="profiles")
 
 
+def _hold_standard_descriptors() -> None:
+    """Put /dev/null on a closed fd 0, 1 or 2 (``argus stream >&-``).
+
+    Python has already seen it closed (``sys.stdout`` is None, which the stream
+    reports as "cannot write to standard output"); without this the next socket
+    would take the free descriptor, and uvloop aborts when it closes fd <= 2."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:  # a lower one was free too: filled in its own turn
+                os.close(opened)
+
+
 def main() -> None:
+    _hold_standard_descriptors()
     try:
         app()
     finally:
