@@ -6,9 +6,9 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
 from ..client.redact import install_log_redaction
@@ -38,7 +38,9 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         except ImportError:
             pass
         else:
-            return cast(T, uvloop.run(main))
+            # typed when uvloop is installed, Any when it is not: mypy passes both ways
+            run: Callable[[Coroutine[Any, Any, T]], T] = uvloop.run
+            return run(main)
     return asyncio.run(main)
 
 

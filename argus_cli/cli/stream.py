@@ -83,7 +83,7 @@ def parse_feeds(raw: list[str]) -> list[tuple[str | None, str]]:
             symbol = symbol.upper()
             if not symbol:
                 continue
-            reason = rules.check_symbol(symbol)
+            reason = rules.check_symbol(symbol, venue=True)
             if reason:
                 raise typer.BadParameter(reason, param_hint="SYMBOL")
             if (provider, symbol) not in out:
@@ -122,6 +122,11 @@ def plan_feeds(
             # ARGUS_URL & co. name the main provider's server, not this one's
             env = {k: v for k, v in os.environ.items() if k not in _ONE_SERVER_ENV}
             settings = resolve(None, config, {**flags, "connection.provider": provider}, env)
+        if provider == "argus":  # PROTOCOL.md's grammar is narrower than venues'
+            for symbol in symbols:
+                reason = rules.check_symbol(symbol)
+                if reason:
+                    raise typer.BadParameter(reason, param_hint="SYMBOL")
         offered = provider_facts(provider).data_types
         types = settings.values["subscription.data_types"]
         missing = [t for t in types if t not in offered]

@@ -192,7 +192,7 @@ class SubscriptionConfig:
         if self.filters is not None:
             object.__setattr__(self, "filters", dict(self.filters))
         for reason in (
-            rules.check_symbols(self.symbols),
+            rules.check_symbols(self.symbols, venue=True),  # the argus codec checks its own
             rules.check_data_types(self.data_types),
             rules.check_frequency(self.update_frequency),
             rules.check_filters(self.filters),

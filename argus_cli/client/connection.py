@@ -420,6 +420,8 @@ class WebSocketClient:
 
     async def _open_link(self) -> Link:
         handshake = self.provider.handshake(self.config.api_key)
+        for secret in handshake.secrets:
+            register_secret(secret)
         config = self.config
         if handshake.query:  # e.g. Finnhub's token: in the URL, redacted wherever shown
             config = replace(config, url=with_query(config.url, handshake.query))

@@ -50,7 +50,10 @@ class CloseCode(IntEnum):
 
 
 SUBSCRIPTION_ID_RE: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
-SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/\-]{1,20}")
+SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/\-]{1,20}")  # PROTOCOL.md
+# Venues' own spellings reach further: Finnhub's OANDA:EUR_USD, long Alpaca/Kraken
+# pairs. Still no spaces, quotes or controls (symbols reach terminals and files).
+VENUE_SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/_\-]{1,32}")
 
 
 def is_number(value: Any) -> bool:
@@ -68,17 +71,22 @@ def check_subscription_id(value: Any) -> str | None:
     return None
 
 
-def check_symbol(value: Any) -> str | None:
+def check_symbol(value: Any, venue: bool = False) -> str | None:
+    """PROTOCOL.md's symbol grammar; with ``venue``, the wider one of venues' symbols."""
+    if venue:
+        if not isinstance(value, str) or not VENUE_SYMBOL_RE.fullmatch(value):
+            return f"invalid symbol {value!r}: 1 to 32 characters of [A-Z0-9.:/_-], upper case"
+        return None
     if not isinstance(value, str) or not SYMBOL_RE.fullmatch(value):
         return f"invalid symbol {value!r}: 1 to 20 characters of [A-Z0-9.:/-], upper case"
     return None
 
 
-def check_symbols(value: Any) -> str | None:
+def check_symbols(value: Any, venue: bool = False) -> str | None:
     if not isinstance(value, (list, tuple)) or not value:
         return "symbols must be a non-empty list"
     for symbol in value:
-        reason = check_symbol(symbol)
+        reason = check_symbol(symbol, venue)
         if reason:
             return reason
     return None

@@ -48,13 +48,16 @@ ReplyKey = tuple[str, Any]  # opaque to the client: made and matched by the sess
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
-    """What the opening handshake carries for a venue: its credentials as headers,
-    as query parameters of the URL (Finnhub's token), or nothing (the key then
-    travels in a message, or the feed is public). The client refuses to send
-    either over clear text to a remote host, and redacts both."""
+    """Where a venue's credentials travel: as headers, as query parameters of the
+    URL (Finnhub's token), in a message after connecting (``secrets``: Alpaca's
+    auth), or nowhere (a public feed). The client refuses to send any of them
+    over clear text to a remote host, and redacts them all."""
 
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
+    # Credentials the session sends in a message once connected (Alpaca's auth):
+    # the client redacts them and applies the same clear-text rule.
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def handshake_headers(
     if handshake is None:
         bearer = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         handshake = Handshake(headers=bearer)
-    if not handshake.headers and not handshake.query:
+    if not handshake.headers and not handshake.query and not handshake.secrets:
         return {}
     if parts.scheme == "ws" and not is_loopback(parts.hostname) and not config.allow_insecure_key:
         raise InsecureTransportError(
