@@ -13,7 +13,9 @@ import pytest
 from argus_cli.config import resolve
 from argus_cli.exceptions import ProfileError
 from argus_cli.protocol.providers import NAMES, facts, split_symbol
+from argus_cli.testing.fakes.alpaca import FakeAlpaca
 from argus_cli.testing.fakes.coinbase import FakeCoinbase
+from argus_cli.testing.fakes.finnhub import FakeFinnhub
 from argus_cli.testing.lines import parse_lines
 from tests.cli.helpers import Threaded, ThreadedSim, argus_env, run_argus, user_profile
 
@@ -163,3 +165,72 @@ def test_profiles_lists_the_providers(tmp_path: Path) -> None:
     assert rows["dev"] == "argus"
     shown = run_argus(["profiles", "show", "coinbase"], env)
     assert "connection.provider" in shown.stdout and "coinbase" in shown.stdout
+
+
+# --- keyed providers through the command -----------------------------------------------
+
+ALPACA_KEY, ALPACA_SECRET = "PKCLITESTKEY01", "cli-test-secret-0123456789"
+
+
+def test_stream_provider_alpaca_with_key_id_and_secret(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, ARGUS_API_KEY=ALPACA_KEY, ARGUS_API_SECRET=ALPACA_SECRET)
+    with Threaded(
+        FakeAlpaca(symbols=("AAPL", "MSFT"), key=ALPACA_KEY, secret=ALPACA_SECRET)
+    ) as fake:
+        args = ["stream", "--provider", "alpaca", "--url", fake.url, "AAPL", "msft"]
+        result = run_argus([*args, "--json", "--count", "30"], env)
+    assert result.returncode == 0, result.stderr
+    events = parse_lines(result.stdout)
+    assert {e["source"] for e in events} == {"alpaca"}
+    assert {e["symbol"] for e in events} <= {"AAPL", "MSFT"}
+    assert all("seq" not in e for e in events)  # Alpaca trade ids are not contiguous
+    assert ALPACA_SECRET not in result.stderr and ALPACA_KEY not in result.stderr
+
+
+def test_alpaca_refused_key_exits_4_at_once(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, ARGUS_API_KEY=ALPACA_KEY, ARGUS_API_SECRET="wrong-secret-000")
+    with Threaded(FakeAlpaca(key=ALPACA_KEY, secret=ALPACA_SECRET)) as fake:
+        args = ["stream", "--provider", "alpaca", "--url", fake.url, "AAPL", "--json"]
+        result = run_argus(args, env)
+        connections = fake.connections
+    assert result.returncode == 4, result.stderr
+    assert "402" in result.stderr and "Traceback" not in result.stderr
+    assert "wrong-secret-000" not in result.stderr and ALPACA_KEY not in result.stderr
+    assert connections == 1  # never retried
+
+
+def test_alpaca_without_a_secret_says_what_to_set(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, ARGUS_API_KEY=ALPACA_KEY)
+    result = run_argus(["stream", "--provider", "alpaca", "AAPL", "--json"], env)
+    assert result.returncode == 3, result.stderr
+    assert "ARGUS_API_SECRET" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_stream_provider_finnhub_with_its_token(tmp_path: Path) -> None:
+    token = "fh-cli-token-0123456789"
+    env = argus_env(tmp_path, ARGUS_API_KEY=token)
+    with Threaded(FakeFinnhub(symbols=("AAPL", "BINANCE:BTCUSDT"), tokens=(token,))) as fake:
+        args = ["stream", "--provider", "finnhub", "--url", fake.url, "AAPL", "BINANCE:BTCUSDT"]
+        result = run_argus([*args, "--json", "--count", "30"], env)
+    assert result.returncode == 0, result.stderr
+    events = parse_lines(result.stdout)
+    assert {e["source"] for e in events} == {"finnhub"}
+    assert {e["symbol"] for e in events} <= {"AAPL", "BINANCE:BTCUSDT"}
+    assert "volume" in {e["type"] for e in events}
+    assert token not in result.stderr
+
+
+def test_finnhub_refused_token_exits_4(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, ARGUS_API_KEY="not-the-token-000")
+    with Threaded(FakeFinnhub(tokens=("the-token",))) as fake:
+        result = run_argus(["stream", "--provider", "finnhub", "--url", fake.url, "AAPL"], env)
+    assert result.returncode == 4, result.stderr
+    assert "not-the-token-000" not in result.stderr
+
+
+def test_finnhub_books_are_refused_naming_what_it_offers(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, ARGUS_API_KEY="tok")
+    args = ["stream", "--provider", "finnhub", "AAPL", "--types", "orderbook", "--json"]
+    result = run_argus(args, env)
+    assert result.returncode == 2
+    assert "finnhub does not offer orderbook" in result.stderr
