@@ -31,6 +31,7 @@ from argus_cli.cli.board import Board
 from argus_cli.cli.render import render_board
 from argus_cli.testing.procinfo import rss_kib
 from benchmarks.picows_probe import picows_rate
+from benchmarks.vs_cryptofeed import compare as cryptofeed_compare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -368,6 +369,14 @@ def memory(seconds: float) -> None:
     RESULTS["memory"] = out
 
 
+# --- argus vs cryptofeed (Coinbase) -------------------------------------------------------
+
+
+def vs_cryptofeed(quick: bool) -> None:
+    """Coinbase trades/s: `argus stream --json` vs cryptofeed, same firehose (vs_cryptofeed.py)."""
+    RESULTS["vs_cryptofeed"] = cryptofeed_compare(20_000 if quick else 100_000, 1 if quick else 3)
+
+
 # --- report -------------------------------------------------------------------------------
 
 
@@ -397,6 +406,7 @@ def main() -> None:
         ("simulator", lambda: simulator(2 if quick else 5)),
         ("table", lambda: table(3 if quick else 10)),
         ("memory", lambda: memory(5 if quick else 60)),
+        ("vs_cryptofeed", lambda: vs_cryptofeed(quick)),
     ]
     for name, step in steps:
         print(f"bench: {name}...", file=sys.stderr, flush=True)
