@@ -638,6 +638,10 @@ class WebSocketClient:
             ) from None
         finally:
             self._replies.done_with(key, future)
+            if future.done() and not future.cancelled():
+                # failed by the connection's end while the request was still being
+                # sent: the send's own error is what the caller sees
+                future.exception()
 
 
 def _redacted(error: ArgusError) -> ArgusError:
