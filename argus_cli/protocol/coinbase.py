@@ -303,6 +303,10 @@ class CoinbaseSession:
     @staticmethod
     def _fan(event: Message, subs: tuple[str, ...], out: Received) -> None:
         """One copy per subscription (lists copied too: a handler may change its own)."""
+        if len(subs) == 1 and event["type"] != "orderbook":  # common: nobody else's
+            event["sub"] = subs[0]
+            out.events.append(event)
+            return
         for sub_id in subs:
             copy = dict(event, sub=sub_id)
             if event["type"] == "orderbook":
@@ -342,7 +346,8 @@ class CoinbaseSession:
         subs = self._holders.get((product, "volume"))
         if not subs:
             return
-        self._caught_up.update((sub_id, product) for sub_id in subs)
+        if len(subs) > 1 or (subs[0], product) not in self._caught_up:
+            self._caught_up.update((sub_id, product) for sub_id in subs)
         last = self._last_trade.get(product)
         if last is not None and trade_id <= last:
             return  # printed already: never twice
