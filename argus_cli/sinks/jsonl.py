@@ -7,13 +7,15 @@ transport: a reader that stops reading makes ``write_frame`` wait (the client's
 bounded buffer fills, reading pauses, TCP pushes back on the server) instead
 of freezing the loop and its keepalive pings. Files, terminals and
 ``/dev/null`` never block for long and are written directly. One write per
-frame, flushed at once; a partial line is never written.
+frame, flushed at once; a partial line is never written. At close, every line
+written is handed to the reader while it keeps reading (``STALL``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import stat
 import sys
@@ -25,11 +27,14 @@ import orjson
 from ..events import Event
 from ..exceptions import SinkError
 
+log = logging.getLogger("argus_cli.sinks")
+
 __all__ = ["JsonLinesSink", "OutputClosed"]
 
 _DUMP = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 HIGH_WATER = 256 * 1024
+STALL = 2.0  # seconds a reader may take nothing at exit before the rest is given up
 
 
 class OutputClosed(SinkError):
@@ -123,8 +128,28 @@ class JsonLinesSink:
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             return
-        if not protocol.lost and transport.get_write_buffer_size():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.writable.wait(), 1.0)
+        await self._drain(transport, protocol)
         transport.close()
         self._transport = None
+
+    async def _drain(self, transport: asyncio.WriteTransport, protocol: _PipeProtocol) -> None:
+        """Hand every written line to the reader before closing: wait while the reader
+        takes data; give up only once it has taken nothing for ``STALL`` seconds (a
+        reader that stopped reading), saying how much it never took."""
+        left = transport.get_write_buffer_size()
+        if not left or protocol.lost:
+            return
+        transport.set_write_buffer_limits(high=0, low=0)  # resume_writing once empty
+        while left and not protocol.lost:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(protocol.writable.wait(), STALL)
+            now_left = transport.get_write_buffer_size()
+            if now_left >= left:  # no progress in STALL seconds
+                log.warning(
+                    "%s: the reader took nothing for %gs; %d bytes of output dropped",
+                    self.name,
+                    STALL,
+                    now_left,
+                )
+                return
+            left = now_left

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -14,6 +17,7 @@ import pytest
 
 from argus_cli.exceptions import SinkError
 from argus_cli.sinks import JsonLinesSink, OutputClosed
+from tests.cli.helpers import ThreadedSim, argus_env
 
 EVENTS: list[Any] = [
     {
@@ -149,3 +153,23 @@ async def test_close_before_open_and_twice_is_safe() -> None:
     sink = JsonLinesSink(io.BytesIO())
     await sink.close()
     await sink.close()
+
+
+def test_every_line_reaches_a_reader_that_starts_late(tmp_path: Path) -> None:
+    """``--count`` lines all arrive when the reader is slower than argus: the lines
+    still queued for the pipe at exit are handed over, not dropped with the loop."""
+    count = 1000  # ~230 KB: more than the pipe holds, less than the sink buffers
+    with ThreadedSim(rate=2000.0) as sim:
+        args = [sys.executable, "-m", "argus_cli", "stream", "AAPL", "MSFT", "--json"]
+        proc = subprocess.Popen(
+            [*args, "--url", sim.url, "--count", str(count)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=argus_env(tmp_path),
+        )
+        time.sleep(1.5)  # the scenario: a reader that starts after argus is done (< STALL)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == count
+    assert all(orjson.loads(line)["type"] in ("price", "volume") for line in lines)
