@@ -4,6 +4,7 @@ simulator on 127.0.0.1."""
 
 from __future__ import annotations
 
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,20 @@ from argus_cli.config import resolve
 from argus_cli.exceptions import ProfileError
 from argus_cli.protocol.providers import NAMES, facts, split_symbol
 from argus_cli.testing.fakes.alpaca import FakeAlpaca
+from argus_cli.testing.fakes.binance import FakeBinance
 from argus_cli.testing.fakes.coinbase import FakeCoinbase
 from argus_cli.testing.fakes.finnhub import FakeFinnhub
+from argus_cli.testing.fakes.kraken import FakeKraken
 from argus_cli.testing.lines import parse_lines
-from tests.cli.helpers import Threaded, ThreadedSim, argus_env, run_argus, user_profile
+from tests.cli.helpers import (
+    ARGUS,
+    Threaded,
+    ThreadedSim,
+    argus_env,
+    run_argus,
+    user_profile,
+    wait_for,
+)
 
 
 def contiguous_trades(events: list[dict[str, Any]]) -> None:
@@ -234,3 +245,112 @@ def test_finnhub_books_are_refused_naming_what_it_offers(tmp_path: Path) -> None
     result = run_argus(args, env)
     assert result.returncode == 2
     assert "finnhub does not offer orderbook" in result.stderr
+
+
+# --- Binance and Kraken through the command: holes, drops, books ------------------------
+
+
+def stream_when_subscribed(
+    args: list[str], env: dict[str, str], fake: Any, subscribed: Any, seconds: float = 4.0
+) -> tuple[list[dict[str, Any]], str]:
+    """Run ``argus stream ... --json`` against a paused fake; unpause it once the
+    command has subscribed (``subscribed()``), so every trade happens in view."""
+    proc = subprocess.Popen(
+        [*ARGUS, "stream", *args, "--json", "--duration", str(seconds)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(subscribed, timeout=20)
+        fake.paused = False
+        out, err = proc.communicate(timeout=seconds + 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    return parse_lines(out), err
+
+
+def trade_holes(events: list[dict[str, Any]], source: str) -> dict[str, set[int]]:
+    """Trade ids missing between the first and last volume line of each symbol."""
+    seen: dict[str, set[int]] = defaultdict(set)
+    for event in events:
+        if event["type"] == "volume" and event["source"] == source:
+            assert event["seq"] not in seen[event["symbol"]], "a trade printed twice"
+            seen[event["symbol"]].add(event["seq"])
+    return {s: set(range(min(ids), max(ids) + 1)) - ids for s, ids in seen.items()}
+
+
+def gap_ids(events: list[dict[str, Any]]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = defaultdict(set)
+    for event in events:
+        if event["type"] == "gap":
+            out[event["symbol"]].update(range(event["from_seq"], event["to_seq"] + 1))
+    return out
+
+
+def test_binance_trades_books_and_a_hole_through_the_command(tmp_path: Path) -> None:
+    fake_binance = FakeBinance(symbols=("BTCUSDT", "ETHUSDT"), paused=True)
+    with Threaded(fake_binance) as fake:
+        hole = {fake.last_trade_id("BTCUSDT") + 5, fake.last_trade_id("BTCUSDT") + 6}
+        fake.drop_trades = {"BTCUSDT": hole}
+        args = ["--provider", "binance", "--url", fake.url, "--rest-url", fake.rest_url]
+        args += ["btcusdt", "ETHUSDT", "--types", "price,volume,orderbook"]
+
+        def subscribed() -> bool:
+            frames = [str(f) for frames in fake.received for f in frames]
+            depth = sum("depth" in r for r in fake.rest_requests)
+            trades = {s for s in ("btcusdt@trade", "ethusdt@trade") if any(s in f for f in frames)}
+            return depth >= 2 and len(trades) == 2
+
+        events, _ = stream_when_subscribed(args, argus_env(tmp_path), fake, subscribed)
+    assert {e["source"] for e in events} == {"binance"}
+    kinds = {e["type"] for e in events}
+    assert {"price", "volume", "orderbook", "gap"} <= kinds
+    assert trade_holes(events, "binance") == {"BTCUSDT": hole, "ETHUSDT": set()}
+    assert gap_ids(events) == {"BTCUSDT": hole}  # the gap line is in trade-id space
+    assert all(e["timestamp"] > 1e9 for e in events if e["type"] == "volume")
+
+
+def test_binance_unknown_symbol_is_named_and_the_others_stream(tmp_path: Path) -> None:
+    with Threaded(FakeBinance(symbols=("BTCUSDT",))) as fake:
+        args = ["stream", "--provider", "binance", "--url", fake.url, "--rest-url", fake.rest_url]
+        result = run_argus(
+            [*args, "BTCUSDT", "NOPEUSDT", "--json", "--count", "30"], argus_env(tmp_path)
+        )
+    assert result.returncode == 0, result.stderr
+    assert "NOPEUSDT" in result.stderr
+    assert {e["symbol"] for e in parse_lines(result.stdout)} == {"BTCUSDT"}
+
+
+def test_kraken_books_survive_a_corrupted_checksum_and_trades_a_drop(tmp_path: Path) -> None:
+    fake_kraken = FakeKraken(paused=True, corrupt_checksum_after=20, abort_after=150)
+    with Threaded(fake_kraken) as fake:
+        args = ["--provider", "kraken", "--url", fake.url, "BTC/USD", "eth/usd"]
+        args += ["--types", "price,volume,orderbook"]
+
+        def subscribed() -> bool:
+            channels = {str(f.get("params", {}).get("channel")) for f in fake.requests}
+            return {"ticker", "trade", "book"} <= channels
+
+        events, err = stream_when_subscribed(args, argus_env(tmp_path), fake, subscribed)
+        corrupted, aborted = fake.corrupted, fake.aborted
+    assert corrupted and aborted == 1  # both faults happened while argus watched
+    assert "checksum" in err
+    assert {e["source"] for e in events} == {"kraken"}
+    books = [e for e in events if e["type"] == "orderbook"]
+    assert {b["symbol"] for b in books} == {"BTC/USD", "ETH/USD"}  # check_event: never crossed
+    holes = trade_holes(events, "kraken")
+    assert all(not ids or ids <= gap_ids(events)[s] for s, ids in holes.items())
+
+
+def test_kraken_xbt_is_refused_by_name(tmp_path: Path) -> None:
+    with Threaded(FakeKraken()) as fake:
+        args = ["stream", "--provider", "kraken", "--url", fake.url, "BTC/USD", "XBT/USD"]
+        result = run_argus([*args, "--json", "--count", "20"], argus_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "XBT/USD" in result.stderr
+    assert {e["symbol"] for e in parse_lines(result.stdout)} == {"BTC/USD"}
