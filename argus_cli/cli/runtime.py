@@ -180,23 +180,31 @@ def group_symbols(symbols: list[str], max_subscriptions: int) -> list[list[str]]
 async def subscribe_all(
     client: WebSocketClient, config: ConnectionConfig, template: SubscriptionConfig
 ) -> list[str]:
-    """Subscribe the symbols; print each refusal on stderr. Returns the live subscription ids."""
-    live = []
-    for index, group in enumerate(group_symbols(template.symbols, config.max_subscriptions)):
-        sub = SubscriptionConfig(
+    """Subscribe the symbols, all at once (a venue that paces its requests, Binance,
+    then sends them in one frame); print each refusal on stderr. Returns the live
+    subscription ids, in the symbols' order."""
+    groups = group_symbols(template.symbols, config.max_subscriptions)
+    subs = {
+        f"cli-{index + 1}": SubscriptionConfig(
             symbols=group,
             data_types=template.data_types,
             update_frequency=template.update_frequency,
             filters=template.filters,
         )
-        sub_id = f"cli-{index + 1}"
-        try:
-            await client.subscribe(sub_id, sub)
-        except SubscriptionError as exc:
+        for index, group in enumerate(groups)
+    }
+    results = await asyncio.gather(
+        *(client.subscribe(sub_id, sub) for sub_id, sub in subs.items()), return_exceptions=True
+    )
+    live = []
+    for (sub_id, sub), result in zip(subs.items(), results, strict=True):
+        if isinstance(result, SubscriptionError):
             stderr.write(
-                f"argus: {','.join(group)}: refused by the server ({shown(exc.code)}): "
-                f"{shown(exc)}\n"
+                f"argus: {','.join(sub.symbols)}: refused by the server ({shown(result.code)}): "
+                f"{shown(result)}\n"
             )
+        elif isinstance(result, BaseException):
+            raise result
         else:
             live.append(sub_id)
     return live

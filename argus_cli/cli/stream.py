@@ -283,6 +283,12 @@ async def run_stream(options: StreamOptions) -> int:
                     f"{options.duration:g}s{reason}",
                 )
             return _stopped(outcome)
+        if options.table:  # drawn from here on: the rows fill as the subscriptions answer
+            console = make_console(options.no_color)
+            live = Live(console=console, auto_refresh=False, transient=False)
+            live.start()
+            rate = feeds[0].settings.refresh_per_second
+            painter = asyncio.create_task(_paint(live, board, clients, rate))
         subscribing = asyncio.gather(
             *(
                 subscribe_all(
@@ -297,12 +303,6 @@ async def run_stream(options: StreamOptions) -> int:
         if not any(live_ids):
             raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
         publisher = asyncio.create_task(_publish_stats(clients, options, started))
-        if options.table:
-            console = make_console(options.no_color)
-            live = Live(console=console, auto_refresh=False, transient=False)
-            live.start()
-            rate = feeds[0].settings.refresh_per_second
-            painter = asyncio.create_task(_paint(live, board, clients, rate))
         await outcome.hold(clients, None)
         if not outcome.done.is_set():  # the client stopped without a failure: never a silent 0
             outcome.finish(exit_codes.RUNTIME_FAILURE, "the stream stopped unexpectedly")
