@@ -4,6 +4,7 @@ simulator on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -354,3 +355,13 @@ def test_kraken_xbt_is_refused_by_name(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "XBT/USD" in result.stderr
     assert {e["symbol"] for e in parse_lines(result.stdout)} == {"BTC/USD"}
+
+
+def test_symbols_of_binance_come_from_its_rest_api(tmp_path: Path) -> None:
+    with Threaded(FakeBinance(symbols=("BTCUSDT", "ETHUSDT"))) as fake:
+        args = ["symbols", "--provider", "binance", "--url", fake.url, "--rest-url", fake.rest_url]
+        listed = run_argus(args, argus_env(tmp_path))
+        as_json = run_argus([*args, "--json"], argus_env(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) == {"BTCUSDT", "ETHUSDT"}
+    assert set(json.loads(as_json.stdout)) == {"BTCUSDT", "ETHUSDT"}
