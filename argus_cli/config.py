@@ -149,6 +149,7 @@ ENV_VARS: dict[str, str] = {
     "ARGUS_API_SECRET": "connection.api_secret",
     "ARGUS_PROVIDER": "connection.provider",
     "ARGUS_REST_URL": "connection.rest_url",
+    "ARGUS_TRANSPORT": "connection.transport",
     "ARGUS_MAX_RECONNECT_ATTEMPTS": "connection.max_reconnect_attempts",
     "ARGUS_RECONNECT_DELAY": "connection.reconnect_delay",
     "ARGUS_HEARTBEAT_INTERVAL": "connection.heartbeat_interval",

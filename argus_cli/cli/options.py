@@ -33,3 +33,11 @@ ConfigFile = Annotated[
 ]
 Url = Annotated[str | None, typer.Option("--url", help="Server URL [env: ARGUS_URL].")]
 NoColor = Annotated[bool, typer.Option("--no-color", help="No colours (NO_COLOR works too).")]
+Transport = Annotated[
+    str | None,
+    typer.Option(
+        "--transport",
+        help="auto (picows where installed), picows or websockets [env: ARGUS_TRANSPORT].",
+        show_default=False,
+    ),
+]

@@ -41,6 +41,7 @@ def stats(
     url: options.Url = None,
     provider: options.Provider = None,
     rest_url: options.RestUrl = None,
+    transport: options.Transport = None,
     no_color: options.NoColor = False,
 ) -> None:
     """Show the statistics of every running `argus stream`, or probe a server with --probe."""
@@ -49,6 +50,7 @@ def stats(
             "connection.url": url,
             "connection.provider": provider.lower() if provider else None,
             "connection.rest_url": rest_url,
+            "connection.transport": transport,
         }
         _probe(symbols or [], duration, profile, config, flags, json_, no_color)
         return

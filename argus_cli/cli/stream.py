@@ -159,6 +159,7 @@ def stream(
     url: options.Url = None,
     provider: options.Provider = None,
     rest_url: options.RestUrl = None,
+    transport: options.Transport = None,
     types: Annotated[
         str | None, typer.Option("--types", help="Comma list of price,volume,orderbook.")
     ] = None,
@@ -211,6 +212,7 @@ def stream(
         "connection.url": url,
         "connection.provider": provider.lower() if provider else None,
         "connection.rest_url": rest_url,
+        "connection.transport": transport,
         "subscription.data_types": data_types,
         "subscription.update_frequency": frequency,
         "subscription.filters": filters,

@@ -22,6 +22,7 @@ def symbols(
     url: options.Url = None,
     provider: options.Provider = None,
     rest_url: options.RestUrl = None,
+    transport: options.Transport = None,
     json_: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """List the symbols the server (or --provider) offers, one per line."""
@@ -30,6 +31,7 @@ def symbols(
         "connection.url": url,
         "connection.provider": provider.lower() if provider else None,
         "connection.rest_url": rest_url,
+        "connection.transport": transport,
     }
     settings = resolve(profile, config, flags)
     name = settings.values["connection.provider"]

@@ -16,6 +16,8 @@ from .redact import redact_url
 
 __all__ = ["ConnectionConfig", "ConnectionState", "SubscriptionConfig"]
 
+TRANSPORTS = ("auto", "picows", "websockets")  # auto: picows where installed
+
 EXPECTS = "expects"
 """Field metadata key: how a profile error describes the value a field expects,
 where the description its type gives ("a string", "a number", ...) says too little."""
@@ -83,6 +85,11 @@ def connection_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     provider = values.get("provider", DEFAULT_PROVIDER)
     if provider not in PROVIDERS:
         out.append(("provider", f"unknown provider {provider!r}: expected {', '.join(PROVIDERS)}"))
+    transport = values.get("transport", "auto")
+    if transport not in ("auto", "picows", "websockets"):
+        out.append(
+            ("transport", f"unknown transport {transport!r}: expected auto, picows or websockets")
+        )
     rest_url = values.get("rest_url")
     if rest_url is not None:
         reason = check_rest_url(rest_url)
@@ -125,6 +132,7 @@ class ConnectionConfig:
         default=DEFAULT_PROVIDER, metadata={EXPECTS: f"one of {', '.join(PROVIDERS)}"}
     )
     api_secret: str | None = None  # Alpaca's secret key (api_key is its key id)
+    transport: str = field(default="auto", metadata={EXPECTS: "auto, picows or websockets"})
     rest_url: str | None = field(default=None, metadata={EXPECTS: "an http(s):// URL"})
     max_reconnect_attempts: int = 5
     reconnect_delay: float = 1.0

@@ -59,7 +59,7 @@ from .redact import install_log_redaction, redact_text, register_secret
 from .replies import PendingReplies
 from .state import ConnectionStatus
 from .supervisor import HEALTHY_AFTER, Served, Supervisor, internal_error
-from .transports import Link, Transport, WebsocketsTransport
+from .transports import Link, Transport, make_transport
 from .transports.options import handshake_headers, with_query
 
 log = logging.getLogger("argus_cli.client")
@@ -74,7 +74,8 @@ class WebSocketClient:
 
     ``provider`` speaks the venue's dialect (by default a session for
     ``config.provider``: the argus protocol unless the config names a venue),
-    ``transport`` carries the frames (python-websockets by default) and
+    ``transport`` carries the frames (by default ``config.transport``: picows
+    where it is installed, else python-websockets) and
     ``retry_policy`` decides which failures are fatal.
     """
 
@@ -101,7 +102,9 @@ class WebSocketClient:
             )
         self.provider: ProviderSession = provider
         self.source = source if source is not None else self.provider.source
-        self.transport: Transport = transport if transport is not None else WebsocketsTransport()
+        if transport is None:  # the config's: picows where installed, else websockets
+            transport = make_transport(config.transport)
+        self.transport: Transport = transport
         self.retry_policy = retry_policy if retry_policy is not None else RetryPolicy()
         self.failure: ArgusError | None = None
         self._status = ConnectionStatus()

@@ -9,6 +9,7 @@ none passes merely because the fault was never injected.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from argus_cli import ConnectionConfig, ConnectionState, SubscriptionConfig, WebSocketClient
+from argus_cli.client.transports import make_transport
 from argus_cli.sim import Simulator
 from argus_cli.testing.faultproxy import FaultProxy
 from argus_cli.testing.procinfo import open_fds, rss_kib
@@ -25,6 +27,20 @@ from tests.conftest import SimFactory
 
 HEARTBEAT = 0.4
 TIMEOUT = 0.4
+
+
+@pytest.fixture(autouse=True, params=["websockets", "picows"])
+def transport_name(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every fault here, on both transports (the default is picows where installed)."""
+    name = str(request.param)
+    if name == "picows" and importlib.util.find_spec("picows") is None:
+        pytest.skip("picows is not installed")
+    chosen = make_transport(name)
+    monkeypatch.setattr(
+        "argus_cli.client.connection.make_transport", lambda _: make_transport(name)
+    )
+    assert chosen.name == name
+    return name
 
 
 @pytest.fixture

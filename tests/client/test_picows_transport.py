@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from argus_cli import ConnectionConfig, ConnectionState, SubscriptionConfig, WebSocketClient
 from argus_cli.client.policy import RetryPolicy
-from argus_cli.client.transports import Link, Transport, WebsocketsTransport
+from argus_cli.client.transports import Link, Transport, WebsocketsTransport, make_transport
 from argus_cli.client.transports.websockets_link import MAX_RETRY_AFTER
 from argus_cli.exceptions import (
     ArgusConnectionError,
@@ -787,3 +787,20 @@ async def test_a_stuck_handler_pauses_reading_and_loses_nothing(make_sim: Any) -
     await client.disconnect()
     report = check(seen)
     assert report.duplicated == 0 and report.lost == 0 and report.gapped == 0, report.holes
+
+
+# --- choosing the transport -------------------------------------------------------------
+
+
+def test_auto_is_picows_where_installed_and_websockets_on_request() -> None:
+    assert make_transport("auto").name == "picows"  # this file runs only where it is
+    assert make_transport("websockets").name == "websockets"
+    with pytest.raises(ConfigError, match="unknown transport 'quic'"):
+        make_transport("quic")
+
+
+def test_the_config_names_the_transport_and_refuses_others() -> None:
+    forced = WebSocketClient(ConnectionConfig(url="ws://127.0.0.1:9/ws", transport="websockets"))
+    assert forced.transport.name == "websockets"
+    with pytest.raises(ConfigError, match="unknown transport 'tcp'"):
+        ConnectionConfig(url="ws://127.0.0.1:9/ws", transport="tcp")
