@@ -87,6 +87,7 @@ from .session import (
     ReplyKey,
     Request,
     Send,
+    fan,
 )
 from .values import parse_time
 
@@ -223,21 +224,12 @@ class AlpacaSession:
     ) -> Request:
         """Subscribe ``symbols`` (tickers such as ``AAPL``). ``resume`` is not used:
         Alpaca has no replay. ``NotOffered`` for what Alpaca cannot do."""
-        if update_frequency != "realtime":
-            raise NotOffered(
-                f"alpaca streams in real time only: update_frequency {update_frequency!r} "
-                "is not available (use realtime)"
-            )
-        if filters:
-            raise NotOffered("alpaca cannot filter by price: remove min_price/max_price")
         if "orderbook" in data_types:
             raise NotOffered(
                 "alpaca has no order books for stocks (quotes are top of book): "
                 "--types price,volume"
             )
-        unknown = [t for t in data_types if t not in DATA_TYPES]
-        if unknown or not data_types or not symbols:
-            raise ConfigError(f"alpaca needs symbols and data types among {', '.join(DATA_TYPES)}")
+        FACTS.check_request(symbols, data_types, update_frequency, filters)
         asked = tuple(symbols)
         refused = self._refused.get(subscription_id)
         kept = asked
@@ -347,16 +339,6 @@ class AlpacaSession:
                 received.add_errors([DecodeError(f"alpaca {kind}{where}: {exc}")])
         return received
 
-    @staticmethod
-    def _fan(event: Message, subs: tuple[str, ...], out: Received) -> None:
-        """One copy per subscription."""
-        if len(subs) == 1:
-            event["sub"] = subs[0]
-            out.events.append(event)
-            return
-        for sub_id in subs:
-            out.events.append(dict(event, sub=sub_id))
-
     def _quote(self, msg: Message, out: Received) -> None:
         symbol = _symbol(msg)
         subs = self._holders.get((symbol, "price"))
@@ -373,7 +355,7 @@ class AlpacaSession:
             return  # no quote on either side
         if msg.get("t") is not None:
             event["timestamp"] = parse_time(msg["t"])
-        self._fan(event, subs, out)
+        fan(event, subs, out)
 
     def _trade(self, msg: Message, out: Received) -> None:
         symbol = _symbol(msg)
@@ -389,12 +371,12 @@ class AlpacaSession:
             volume: Message = {"type": "volume", "symbol": symbol, "volume": size}
             if timestamp is not None:
                 volume["timestamp"] = timestamp
-            self._fan(volume, volume_subs, out)
+            fan(volume, volume_subs, out)
         if price_subs:
             price: Message = {"type": "price", "symbol": symbol, "price": last}
             if timestamp is not None:
                 price["timestamp"] = timestamp
-            self._fan(price, price_subs, out)
+            fan(price, price_subs, out)
 
     # --- control ----------------------------------------------------------------------
 

@@ -95,9 +95,7 @@ import orjson
 
 from ..exceptions import (
     ArgusConnectionError,
-    ConfigError,
     DecodeError,
-    NotOffered,
     SubscriptionError,
     UnknownMessageType,
 )
@@ -118,6 +116,7 @@ from .session import (
     ReplyKey,
     Request,
     Send,
+    fan,
 )
 
 __all__ = ["FACTS", "STREAMS", "BinanceSession"]
@@ -324,20 +323,7 @@ class BinanceSession:
         """Subscribe ``symbols`` (``BTCUSDT``; lower case is upper-cased). Nothing is
         sent here: the next ``on_timer`` asks for every stream missing. ``resume``
         is not needed: trade ids say what was printed."""
-        if update_frequency != "realtime":
-            raise NotOffered(
-                f"binance streams in real time only: update_frequency "
-                f"{update_frequency!r} is not available (use realtime)"
-            )
-        if filters:
-            raise NotOffered("binance cannot filter by price: remove min_price/max_price")
-        unknown = [t for t in data_types if t not in STREAMS]
-        if unknown:
-            raise NotOffered(
-                f"binance offers {', '.join(STREAMS)}, not {', '.join(map(str, unknown))}"
-            )
-        if not data_types or not symbols:
-            raise ConfigError(f"binance needs symbols and data types among {', '.join(STREAMS)}")
+        FACTS.check_request(symbols, data_types, update_frequency, filters)
         asked = tuple(dict.fromkeys(symbols))
         before = self._refused.get(subscription_id)
         leave_out = before[1] if before is not None and before[0] == asked else frozenset()
@@ -713,20 +699,6 @@ class BinanceSession:
                 received.add_errors([DecodeError(f"binance {what}{where}: {exc}")])
         return received
 
-    @staticmethod
-    def _fan(event: Message, subs: tuple[str, ...], out: Received) -> None:
-        """One copy per subscription (lists copied too: a handler may change its own)."""
-        if len(subs) == 1 and event["type"] != "orderbook":
-            event["sub"] = subs[0]
-            out.events.append(event)
-            return
-        for sub_id in subs:
-            copy = dict(event, sub=sub_id)
-            if event["type"] == "orderbook":
-                copy["bids"] = [level[:] for level in event["bids"]]
-                copy["asks"] = [level[:] for level in event["asks"]]
-            out.events.append(copy)
-
     def _trade(self, msg: Message, out: Received) -> None:
         symbol = _symbol(msg)
         if (symbol, "price") in self._holders:
@@ -747,7 +719,7 @@ class BinanceSession:
         if last is not None and trade_id <= last:
             return  # printed already: never twice
         self._last_trade[symbol] = trade_id
-        self._fan(event, subs, out)
+        fan(event, subs, out)
 
     def _book_ticker(self, msg: Message, out: Received) -> None:
         symbol = _symbol(msg)
@@ -760,7 +732,7 @@ class BinanceSession:
             event["price"] = last
         self._quotes(msg, event)
         if len(event) > 2:
-            self._fan(event, subs, out)
+            fan(event, subs, out)
 
     def _ticker(self, msg: Message, out: Received) -> None:
         symbol = _symbol(msg)
@@ -775,7 +747,7 @@ class BinanceSession:
         if msg.get("E") is not None:
             event["timestamp"] = _time(msg["E"], "E")
         if "price" in event or "bid" in event or "ask" in event:
-            self._fan(event, subs, out)
+            fan(event, subs, out)
 
     @staticmethod
     def _quotes(msg: Message, event: Message) -> None:
@@ -850,7 +822,7 @@ class BinanceSession:
         event: Message = {"type": "orderbook", "symbol": symbol, "bids": view[0], "asks": view[1]}
         if timestamp is not None:
             event["timestamp"] = timestamp
-        self._fan(event, subs, out)
+        fan(event, subs, out)
 
     def _shutdown(self, msg: Message, out: Received) -> None:
         if not self._leaving:

@@ -48,7 +48,6 @@ from typing import Any, Final
 import orjson
 
 from ..exceptions import (
-    ConfigError,
     DecodeError,
     EncodeError,
     SubscriptionError,
@@ -69,6 +68,7 @@ from .session import (
     ReplyKey,
     Request,
     Send,
+    fan,
 )
 from .values import parse_time
 
@@ -194,16 +194,7 @@ class CoinbaseSession:
     ) -> Request:
         """Subscribe ``symbols`` (Coinbase product ids). ``resume`` is not needed: trade
         ids say what was printed. ``ConfigError`` for what Coinbase cannot do."""
-        if update_frequency != "realtime":
-            raise ConfigError(
-                f"coinbase streams in real time only: update_frequency "
-                f"{update_frequency!r} is not available (use realtime)"
-            )
-        if filters:
-            raise ConfigError("coinbase cannot filter by price: remove min_price/max_price")
-        unknown = [t for t in data_types if t not in CHANNELS]
-        if unknown or not data_types or not symbols:
-            raise ConfigError(f"coinbase needs symbols and data types among {', '.join(CHANNELS)}")
+        FACTS.check_request(symbols, data_types, update_frequency, filters)
         asked = tuple(symbols)
         refused = self._refused.get(subscription_id)
         products = asked
@@ -300,20 +291,6 @@ class CoinbaseSession:
             received.add_errors([DecodeError(f"coinbase {kind}{where}: {exc}")])
         return received
 
-    @staticmethod
-    def _fan(event: Message, subs: tuple[str, ...], out: Received) -> None:
-        """One copy per subscription (lists copied too: a handler may change its own)."""
-        if len(subs) == 1 and event["type"] != "orderbook":  # common: nobody else's
-            event["sub"] = subs[0]
-            out.events.append(event)
-            return
-        for sub_id in subs:
-            copy = dict(event, sub=sub_id)
-            if event["type"] == "orderbook":
-                copy["bids"] = [level[:] for level in event["bids"]]
-                copy["asks"] = [level[:] for level in event["asks"]]
-            out.events.append(copy)
-
     def _ticker(self, msg: Message, out: Received) -> None:
         product = _product(msg)
         event: Message = {
@@ -330,7 +307,7 @@ class CoinbaseSession:
             event["timestamp"] = parse_time(msg["time"])
         subs = self._holders.get((product, "price"))
         if subs:
-            self._fan(event, subs, out)
+            fan(event, subs, out)
 
     def _match(self, msg: Message, out: Received) -> None:
         product = _product(msg)
@@ -352,7 +329,7 @@ class CoinbaseSession:
         if last is not None and trade_id <= last:
             return  # printed already: never twice
         self._last_trade[product] = trade_id
-        self._fan(event, subs, out)
+        fan(event, subs, out)
 
     def _heartbeat(self, msg: Message, out: Received) -> None:
         product = _product(msg)
@@ -413,7 +390,7 @@ class CoinbaseSession:
         event: Message = {"type": "orderbook", "symbol": product, "bids": view[0], "asks": view[1]}
         if timestamp is not None:
             event["timestamp"] = timestamp
-        self._fan(event, subs, out)
+        fan(event, subs, out)
 
     # --- control ----------------------------------------------------------------------
 

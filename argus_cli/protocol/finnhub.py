@@ -48,7 +48,7 @@ import orjson
 from ..exceptions import ConfigError, DecodeError, NotOffered, UnknownMessageType
 from . import values
 from .facts import ProviderFacts
-from .session import Action, Fetched, Handshake, Message, Received, Refusal, Request, Send
+from .session import Action, Fetched, Handshake, Message, Received, Refusal, Request, Send, fan
 
 __all__ = ["FACTS", "FinnhubSession"]
 
@@ -133,15 +133,7 @@ class FinnhubSession:
         not yet subscribed on this connection; no reply to wait for."""
         if any(t not in DATA_TYPES for t in data_types):
             raise NotOffered(TRADES_ONLY)
-        if update_frequency != "realtime":
-            raise NotOffered(
-                f"finnhub streams in real time only: update_frequency {update_frequency!r} "
-                "is not available (use realtime)"
-            )
-        if filters:
-            raise NotOffered("finnhub cannot filter by price: remove min_price/max_price")
-        if not data_types or not symbols:
-            raise ConfigError("finnhub needs symbols and data types among price, volume")
+        FACTS.check_request(symbols, data_types, update_frequency, filters)
         asked = tuple(symbols)
         refused = self._refused.get(subscription_id)
         kept = asked
@@ -219,16 +211,6 @@ class FinnhubSession:
             received.add_errors([DecodeError(f"finnhub {kind}: {exc}")])
         return received
 
-    @staticmethod
-    def _fan(event: Message, subs: tuple[str, ...], out: Received) -> None:
-        """One copy per subscription."""
-        if len(subs) == 1:
-            event["sub"] = subs[0]
-            out.events.append(event)
-            return
-        for sub_id in subs:
-            out.events.append(dict(event, sub=sub_id))
-
     def _trade(self, msg: Message, out: Received) -> None:
         rows = msg.get("data")
         if type(rows) is not list:
@@ -256,12 +238,12 @@ class FinnhubSession:
                 volume: Message = {"type": "volume", "symbol": symbol, "volume": size}
                 if timestamp is not None:
                     volume["timestamp"] = timestamp
-                self._fan(volume, volume_subs, out)
+                fan(volume, volume_subs, out)
             if price_subs:
                 price: Message = {"type": "price", "symbol": symbol, "price": last}
                 if timestamp is not None:
                     price["timestamp"] = timestamp
-                self._fan(price, price_subs, out)
+                fan(price, price_subs, out)
         out.add_errors(errors)
 
     def _ping(self, msg: Message, out: Received) -> None:

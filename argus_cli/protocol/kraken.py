@@ -110,6 +110,7 @@ from .session import (
     Request,
     Send,
     SessionInfo,
+    fan,
 )
 from .values import parse_time
 
@@ -444,16 +445,7 @@ class KrakenSession:
     ) -> Request:
         """Subscribe ``symbols`` (Kraken pairs, ``BTC/USD``). ``resume`` is not needed:
         trade ids say what was printed."""
-        if update_frequency != "realtime":
-            raise NotOffered(
-                f"kraken streams in real time only: update_frequency {update_frequency!r} "
-                f"is not offered (use realtime)"
-            )
-        if filters:
-            raise NotOffered("kraken cannot filter by price: remove min_price/max_price")
-        unknown = [t for t in data_types if t not in CHANNELS]
-        if unknown or not data_types or not symbols:
-            raise ConfigError(f"kraken needs symbols and data types among {', '.join(CHANNELS)}")
+        FACTS.check_request(symbols, data_types, update_frequency, filters)
         asked = tuple(dict.fromkeys(symbols))
         refused = self._refused.get(subscription_id)
         pairs = asked
@@ -644,16 +636,6 @@ class KrakenSession:
             received.add_errors([DecodeError(f"kraken{where}: {exc}")])
         return received
 
-    @staticmethod
-    def _fan(event: Message, subs: tuple[str, ...], out: Received) -> None:
-        """One copy per subscription (lists copied too: a handler may change its own)."""
-        for sub_id in subs:
-            copy = dict(event, sub=sub_id)
-            if event["type"] == "orderbook":
-                copy["bids"] = [level[:] for level in event["bids"]]
-                copy["asks"] = [level[:] for level in event["asks"]]
-            out.events.append(copy)
-
     def _ticker(self, msg: Message, out: Received, frame: str | bytes, now: float) -> None:
         events = []
         for row in _rows(msg):
@@ -671,7 +653,7 @@ class KrakenSession:
         for event in events:
             subs = self._holders.get((event["symbol"], "price"))
             if subs:
-                self._fan(event, subs, out)
+                fan(event, subs, out)
 
     def _trade(self, msg: Message, out: Received, frame: str | bytes, now: float) -> None:
         trades = []
@@ -697,7 +679,7 @@ class KrakenSession:
             if last is not None and event["seq"] <= last:
                 continue  # printed already: never twice
             last_trade[symbol] = event["seq"]
-            self._fan(event, subs, out)
+            fan(event, subs, out)
 
     def _status(self, msg: Message, out: Received, frame: str | bytes, now: float) -> None:
         for row in _rows(msg):
@@ -743,7 +725,7 @@ class KrakenSession:
             event["asks"] = view[1]
             if timestamp is not None:
                 event["timestamp"] = timestamp
-            self._fan(event, subs, out)
+            fan(event, subs, out)
 
     @staticmethod
     def _verified(book: _Book, precisions: _Precisions, checksum: int, snapshot: bool) -> bool:

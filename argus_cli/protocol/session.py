@@ -40,6 +40,7 @@ __all__ = [
     "Request",
     "Send",
     "SessionInfo",
+    "fan",
 ]
 
 Message = dict[str, Any]
@@ -235,3 +236,19 @@ class ProviderSession(Protocol):
         """The answer to a ``Fetch`` this connection's session asked for."""
 
     def on_timer(self, now: float) -> list[Action]: ...
+
+
+def fan(event: Message, subs: Sequence[str], out: Received) -> None:
+    """Give ``event`` to every subscription in ``subs``: one copy each, ``sub`` set
+    (book levels copied too: a handler may change its own, and an adapter may keep
+    the lists it built). A lone holder of a non-book event gets the event itself."""
+    if len(subs) == 1 and event["type"] != "orderbook":
+        event["sub"] = subs[0]
+        out.events.append(event)
+        return
+    for sub_id in subs:
+        copy = dict(event, sub=sub_id)
+        if event["type"] == "orderbook":
+            copy["bids"] = [level[:] for level in event["bids"]]
+            copy["asks"] = [level[:] for level in event["asks"]]
+        out.events.append(copy)
