@@ -37,6 +37,14 @@ def serve(
         str | None,
         typer.Option("--chaos", help="Fault injection, e.g. reset=5s,garbage=1% (see README)."),
     ] = None,
+    ring_size: Annotated[
+        int,
+        typer.Option(
+            "--ring-size",
+            min=0,
+            help="Events held per symbol for resume (about 46 bytes each; 0 holds none).",
+        ),
+    ] = 10_000,
 ) -> None:
     """Run the built-in market simulator (key from ARGUS_SERVER_API_KEY, if set)."""
     symbol_list = None
@@ -51,7 +59,13 @@ def serve(
             ) from None
     try:
         config = SimulatorConfig(
-            host=host, port=port, symbols=symbol_list, rate=rate, seed=seed, chaos=chaos
+            host=host,
+            port=port,
+            symbols=symbol_list,
+            rate=rate,
+            seed=seed,
+            chaos=chaos,
+            ring_size=ring_size,
         )
         simulator = Simulator(config)
     except ChaosSpecError as exc:

@@ -3,6 +3,13 @@
 Counted in messages, not frames, so memory stays bounded whatever the
 batching. When full, ``put`` waits: the reader stops reading, websockets'
 own receive queue fills, and TCP pushes back on the server.
+
+A batch (one frame's messages) goes in whole, while fewer than ``capacity``
+messages are held: frame handlers and sinks get one call per frame. With
+batches handed over one at a time (the reader awaits ``put`` before the next
+frame), ``depth`` thus never passes ``capacity - 1`` plus the largest frame,
+and the frame's size is the server's choice (the simulator's ``max_batch``,
+1,000 messages by default).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Each symbol's price follows geometric Brownian motion rounded to the tick
 (0.01). Every event is a trade with the quote and a 10-level book right after
 it; its ``seq`` grows by one per symbol. The most recent ``ring_size`` events
-of each symbol are held for replay on resume; ``events_after`` hands them out
-in slices (``limit``), walking the ring from whichever end is nearer.
+of each symbol are held for replay on resume (``EventRing``: 44 bytes an
+event, as columns of numbers); ``events_after`` hands them out in slices
+(``limit``), rebuilt as ``Event``s equal to the ones published.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from collections import deque
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 
 import orjson
 
-__all__ = ["DEFAULT_UNIVERSE", "Event", "Market"]
+__all__ = ["DEFAULT_UNIVERSE", "Event", "EventRing", "Market"]
 
 TICK = 0.01
 BOOK_LEVELS = 10
@@ -52,7 +52,7 @@ class Event:
     ask: float
     size: int
     total_volume: int
-    _bodies: dict[str, bytes] = field(default_factory=dict)
+    _bodies: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def bids(self) -> list[list[float]]:
@@ -107,6 +107,111 @@ def _level_size(symbol: str, seq: int, level: int) -> int:
     return (x % 50 + 1) * 100
 
 
+class EventRing:
+    """The newest ``capacity`` events of one symbol, held as columns of numbers.
+
+    An event costs 44 bytes: timestamp, price, bid and ask as doubles, the
+    trade size as a 32-bit and the running volume as a 64-bit integer. Its
+    ``seq`` is its place: seq ``s`` sits at index ``(s - 1) % capacity`` (a
+    symbol's every event is appended, in ``seq`` order from 1). The columns
+    grow with the events held, up to ``capacity``, then wrap. ``event(seq)``
+    rebuilds an ``Event`` equal, field for field, to the one published, and
+    the book is derived from (symbol, seq, bid, ask): a replayed event encodes
+    to the very bytes sent live.
+    """
+
+    __slots__ = (
+        "asks",
+        "bids",
+        "capacity",
+        "newest",
+        "prices",
+        "sizes",
+        "symbol",
+        "timestamps",
+        "volumes",
+    )
+
+    def __init__(self, symbol: str, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError(f"ring_size must be >= 0 events, not {capacity}")
+        self.symbol = symbol
+        self.capacity = capacity
+        self.newest = 0  # seq of the newest event appended; 0 before the first
+        self.timestamps = array("d")
+        self.prices = array("d")
+        self.bids = array("d")
+        self.asks = array("d")
+        self.sizes = array("I")
+        self.volumes = array("q")
+
+    def __len__(self) -> int:
+        return min(self.newest, self.capacity)
+
+    @property
+    def oldest(self) -> int:
+        """The seq of the oldest event held (``newest + 1`` when none is)."""
+        return self.newest - len(self) + 1
+
+    def append(self, event: Event) -> None:
+        if event.seq != self.newest + 1:
+            raise ValueError(f"{self.symbol}: seq {event.seq} after {self.newest}")
+        self.newest = event.seq
+        if not self.capacity:
+            return
+        if len(self.prices) < self.capacity:
+            self.timestamps.append(event.timestamp)
+            self.prices.append(event.price)
+            self.bids.append(event.bid)
+            self.asks.append(event.ask)
+            self.sizes.append(event.size)
+            self.volumes.append(event.total_volume)
+            return
+        i = (event.seq - 1) % self.capacity
+        self.timestamps[i] = event.timestamp
+        self.prices[i] = event.price
+        self.bids[i] = event.bid
+        self.asks[i] = event.ask
+        self.sizes[i] = event.size
+        self.volumes[i] = event.total_volume
+
+    def event(self, seq: int) -> Event:
+        """The held event ``seq``, rebuilt (``IndexError`` if it is not held)."""
+        if not self.oldest <= seq <= self.newest:
+            raise IndexError(f"{self.symbol}: seq {seq} is not held")
+        i = (seq - 1) % self.capacity
+        return Event(
+            symbol=self.symbol,
+            seq=seq,
+            timestamp=self.timestamps[i],
+            price=self.prices[i],
+            bid=self.bids[i],
+            ask=self.asks[i],
+            size=self.sizes[i],
+            total_volume=self.volumes[i],
+        )
+
+    def events(self, first: int, last: int) -> list[Event]:
+        """The held events ``first`` to ``last``, oldest first (none if ``last < first``)."""
+        if last < first:
+            return []
+        if not self.oldest <= first <= last <= self.newest:
+            raise IndexError(f"{self.symbol}: seq {first}..{last} is not all held")
+        symbol, capacity = self.symbol, self.capacity
+        timestamps, prices, bids, asks = self.timestamps, self.prices, self.bids, self.asks
+        sizes, volumes = self.sizes, self.volumes
+        out = []
+        for seq in range(first, last + 1):
+            i = (seq - 1) % capacity
+            out.append(
+                Event(symbol, seq, timestamps[i], prices[i], bids[i], asks[i], sizes[i], volumes[i])
+            )
+        return out
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events(self.oldest, self.newest))
+
+
 class _SymbolState:
     __slots__ = ("price", "ring", "seq", "symbol", "total_volume")
 
@@ -115,7 +220,7 @@ class _SymbolState:
         self.price = price
         self.seq = 0
         self.total_volume = 0
-        self.ring: deque[Event] = deque(maxlen=ring_size)
+        self.ring = EventRing(symbol, ring_size)
 
 
 class Market:
@@ -149,7 +254,7 @@ class Market:
 
     def last_event(self, symbol: str) -> Event | None:
         ring = self.states[symbol].ring
-        return ring[-1] if ring else None
+        return ring.event(ring.newest) if len(ring) else None
 
     def next_event(self, symbol: str, now: float) -> Event:
         state = self.states[symbol]
@@ -189,16 +294,8 @@ class Market:
         if seq >= state.seq:
             return [], None
         ring = state.ring
-        if not ring:
-            return [], (seq + 1, state.seq)
-        oldest = ring[0].seq
+        oldest = ring.oldest
         gap = (seq + 1, oldest - 1) if seq + 1 < oldest else None
-        start = max(0, seq + 1 - oldest)
-        size = len(ring)
-        stop = size if limit is None else min(size, start + limit)
-        if start <= size - stop:
-            return list(islice(ring, start, stop)), gap
-        # nearer the newest end: walk from there (a resume is usually near the head)
-        events = list(islice(reversed(ring), size - stop, size - start))
-        events.reverse()
-        return events, gap
+        first = max(seq + 1, oldest)
+        last = ring.newest if limit is None else min(ring.newest, first + limit - 1)
+        return ring.events(first, last), gap

@@ -9,11 +9,13 @@ Limits, per connection (what one client can make the server hold or do):
   names the event and the subscription's ``{"type":..,"sub":..,`` prefixes,
   and counts one message per data type. The sender encodes when it builds a
   frame (each event's body once, shared by every subscriber). So a full queue
-  costs about 64 bytes an entry, at most ``send_queue`` entries (about 1.3 MB
-  at the default), whatever the subscriptions ask for, and a client that
-  never reads costs no encoding at all. (The events are the market's, held in
-  its ring anyway; only a queue lagging a symbol by more than the ring keeps
-  older ones alive, at most ``send_queue`` of them: the old bound, encoded.)
+  costs about 64 bytes an entry plus the events it names, at most
+  ``send_queue`` entries whatever the subscriptions ask for, and a client that
+  never reads costs no encoding at all. A live event is one object shared by
+  every queue holding it; a replayed one is rebuilt from the market's ring
+  (which holds events as numbers, ``market.EventRing``) for this queue. An
+  event object is about 300 bytes, 450 with its price message encoded: at
+  most about 10 MB for a full queue at the default, freed as it is sent.
 - A frame holds at most ``max_batch`` messages (default 1,000) and about
   ``MAX_FRAME_BYTES`` (256 KiB), so building one is bounded work; websockets
   then holds at most its write buffer (32 KiB) plus the frame being written.
