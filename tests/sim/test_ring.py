@@ -63,8 +63,9 @@ def test_the_ring_wraps_in_place_and_refuses_what_it_does_not_hold() -> None:
         EventRing("AAPL", -1)
 
 
-def test_a_held_event_costs_under_50_bytes() -> None:
-    """Issue 11: at most 150 bytes an event (the old ring of objects took ~390)."""
+def test_a_held_event_costs_at_most_150_bytes() -> None:
+    """Issue 11: at most 150 bytes an event (measured: ~46; the old ring took ~390).
+    tracemalloc counts what Python allocates: deterministic, unlike RSS."""
     market = Market(["AAPL", "MSFT"], seed=1, ring_size=20_000)
     tracemalloc.start()
     try:
@@ -75,7 +76,7 @@ def test_a_held_event_costs_under_50_bytes() -> None:
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert held / 40_000 < 50
+    assert held / 40_000 <= 150
 
 
 async def test_a_resume_replays_the_very_messages_sent_live(make_sim: SimFactory) -> None:
