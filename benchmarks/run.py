@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -369,12 +371,125 @@ def memory(seconds: float) -> None:
     RESULTS["memory"] = out
 
 
+# --- simulator resume ring ----------------------------------------------------------------
+
+# In a fresh process: RSS before and after filling every symbol's ring, the price message
+# encoded per event as a subscriber would have it (argv: ring_size, "price" or "-").
+RING_PROBE = """
+import gc, sys
+from argus_cli.sim import Simulator, SimulatorConfig
+from argus_cli.testing.procinfo import rss_kib
+size, body = int(sys.argv[1]), sys.argv[2]
+market = Simulator(SimulatorConfig(ring_size=size, seed=1, api_key="")).market
+for n in range(size + 1):
+    if n == 1:
+        gc.collect()
+        before = rss_kib()
+    for symbol in market.symbols:
+        event = market.next_event(symbol, 1e9 + n)
+        if body != "-":
+            event.body(body)
+gc.collect()
+print(len(market.symbols), before, rss_kib())
+"""
+
+
+def ring_memory(ring_size: int) -> None:
+    """Simulator RSS per held resume event: 55 symbols x ``ring_size`` (issue 11: <= 150 B)."""
+    out: dict[str, Any] = {"ring_size": ring_size}
+    for label, body in (("bytes_per_event", "-"), ("bytes_per_event_price_sent", "price")):
+        probe = [sys.executable, "-c", RING_PROBE, str(ring_size), body]
+        line = subprocess.run(
+            probe, capture_output=True, text=True, check=True, timeout=300, cwd=ROOT
+        )
+        symbols, before, after = map(int, line.stdout.split())
+        out["symbols"] = symbols
+        out[label] = round((after - before) * 1024 / (symbols * ring_size))
+        out[f"{label}_rss_mib"] = round(after / 1024, 1)
+    RESULTS["sim_ring_memory"] = out
+
+
 # --- argus vs cryptofeed (Coinbase) -------------------------------------------------------
 
 
 def vs_cryptofeed(quick: bool) -> None:
     """Coinbase trades/s: `argus stream --json` vs cryptofeed, same firehose (vs_cryptofeed.py)."""
     RESULTS["vs_cryptofeed"] = cryptofeed_compare(20_000 if quick else 100_000, 1 if quick else 3)
+
+
+# --- start-up and prompt exit --------------------------------------------------------------
+
+ARGUS_SCRIPT = Path(sys.executable).parent / "argus"  # the installed command, as users run it
+
+
+def argus_command() -> list[str]:
+    return [str(ARGUS_SCRIPT)] if ARGUS_SCRIPT.exists() else [sys.executable, "-m", "argus_cli"]
+
+
+def median_wall(argv: list[str], runs: int) -> float:
+    """Median wall seconds of ``argv`` (output discarded) over ``runs`` runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True,
+            timeout=60,
+        )  # fmt: skip
+        took.append(time.perf_counter() - started)
+    return statistics.median(took)
+
+
+def startup(runs: int) -> None:
+    """Whole-process wall time, median of ``runs``, beside ``python -c pass`` (issue 11:
+    ``--version`` and ``stream --help`` <= 0.15 s, ``stream --json --count 1`` against a
+    local simulator <= 0.35 s)."""
+    argus = argus_command()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "simserver.py"), "1000", "AAPL"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        url = proc.stdout.readline().strip()
+        one = [*argus, "stream", "AAPL", "--url", url, "--json", "--count", "1"]
+        out = {
+            "python_c_pass_s": median_wall([sys.executable, "-c", "pass"], runs),
+            "version_s": median_wall([*argus, "--version"], runs),
+            "stream_help_s": median_wall([*argus, "stream", "--help"], runs),
+            "stream_json_count_1_s": median_wall(one, runs),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    RESULTS["startup"] = {k: round(v, 3) for k, v in out.items()}
+
+
+def prompt_exit(runs: int, count: int = 20_000) -> None:
+    """From the ``count``-th line on stdout to the exit of ``argus stream --json --count``
+    against a firehose that keeps sending (issue 11: <= 0.2 s; it was ~2 s, the close
+    handshake waiting behind the queued data), per transport, median and worst of ``runs``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
+    out: dict[str, Any] = {"count": count}
+    for transport in ("picows", "websockets"):
+        if transport == "picows" and importlib.util.find_spec("picows") is None:
+            continue
+        took = []
+        for _ in range(runs):
+            # paced far above what the client takes: the socket stays full to the end
+            with Sender("--mode", "paced", "--rate", "500000", "--seconds", "60") as sender:
+                argv = [*argus_command(), "stream", "AAPL", "--url", sender.url, "--json",
+                        "--types", "price", "--count", str(count), "--transport", transport]  # fmt: skip
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
+                assert proc.stdout is not None
+                for _ in range(count):
+                    proc.stdout.readline()
+                last_line = time.perf_counter()
+                proc.wait(60)
+                took.append(time.perf_counter() - last_line)
+        out[f"{transport}_s"] = round(statistics.median(took), 3)
+        out[f"{transport}_worst_s"] = round(max(took), 3)
+    RESULTS["prompt_exit"] = out
 
 
 # --- report -------------------------------------------------------------------------------
@@ -406,6 +521,9 @@ def main() -> None:
         ("simulator", lambda: simulator(2 if quick else 5)),
         ("table", lambda: table(3 if quick else 10)),
         ("memory", lambda: memory(5 if quick else 60)),
+        ("sim_ring_memory", lambda: ring_memory(2_000 if quick else 10_000)),
+        ("startup", lambda: startup(10)),
+        ("prompt_exit", lambda: prompt_exit(1 if quick else 3)),
         ("vs_cryptofeed", lambda: vs_cryptofeed(quick)),
     ]
     for name, step in steps:

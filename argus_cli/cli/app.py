@@ -1,47 +1,30 @@
-"""The ``argus`` command: one module per command, wired here."""
+"""The ``argus`` command: one module per command, wired in ``commands``.
+
+This module is the entry point and imports nearly nothing: ``argus --version``
+answers before typer loads, and each command's module loads only when it is
+used (``commands.LazyGroup``). ``app`` (the typer application) is built on
+first access.
+"""
 
 from __future__ import annotations
 
+import gc
 import os
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from .. import __version__
-from . import profiles, serve, stats, stderr, stream, symbols
-from .exit_codes import EXIT_CODES_HELP, boundary
-
-app = typer.Typer(
-    name="argus",
-    help=f"Real-time market data in the terminal and in pipelines.\n\n{EXIT_CODES_HELP}",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+    app: typer.Typer
 
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"argus {__version__}")
-        raise typer.Exit(0)
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from .commands import app
 
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """Real-time market data in the terminal and in pipelines."""
-
-
-app.command(help=stream.STREAM_HELP)(boundary(stream.stream))
-app.command()(boundary(stats.stats))
-app.command()(boundary(serve.serve))
-app.command()(boundary(symbols.symbols))
-app.add_typer(profiles.app, name="profiles")
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _hold_standard_descriptors() -> None:
@@ -59,9 +42,28 @@ def _hold_standard_descriptors() -> None:
                 os.close(opened)
 
 
+def _version_only(args: list[str]) -> bool:
+    """``argus --version`` (the root's eager option, ahead of any command): answered
+    here without loading typer. Anything else goes through typer as usual."""
+    return bool(args) and args[0] == "--version"
+
+
 def main() -> None:
     _hold_standard_descriptors()
+    if _version_only(sys.argv[1:]):
+        from .. import __version__
+
+        print(f"argus {__version__}")
+        raise SystemExit(0)
+    # Start-up makes many objects and no garbage worth collecting: the cyclic GC waits
+    # until the command starts (``commands._collecting``), and what is left at the end is
+    # not traced again at exit.
+    gc.disable()
+    from . import stderr
+    from .commands import app
+
     try:
         app()
     finally:
         stderr.flush(1.0)
+        gc.freeze()

@@ -24,7 +24,6 @@ from ..exceptions import (
     TLSVerificationError,
 )
 from . import stderr
-from .safe_text import shown
 
 OK = 0
 RUNTIME_FAILURE = 1
@@ -92,6 +91,8 @@ def fail(error: BaseException) -> NoReturn:
 
     Messages carry server text (error messages, close reasons): each line is
     redacted and neutralized for the terminal (``safe_text.shown``)."""
+    from .safe_text import shown  # the client's redaction: loaded when a command fails
+
     if isinstance(error, CommandExit):
         if error.message:
             _say(error.message)
@@ -112,6 +113,8 @@ def fail(error: BaseException) -> NoReturn:
 
 
 def _say(message: object) -> None:
+    from .safe_text import shown
+
     stderr.write(f"argus: {shown(message)}\n")
 
 

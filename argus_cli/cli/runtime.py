@@ -8,14 +8,16 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
 from ..client.redact import install_log_redaction
 from ..exceptions import SubscriptionError
-from ..sim import Simulator, SimulatorConfig
 from . import exit_codes, stderr
 from .safe_text import shown
+
+if TYPE_CHECKING:
+    from ..sim import Simulator
 
 __all__ = [
     "Outcome",
@@ -151,6 +153,8 @@ class Outcome:
 
 
 async def start_demo() -> Simulator:
+    from ..sim import Simulator, SimulatorConfig  # only --demo runs the simulator
+
     sim = Simulator(SimulatorConfig(host="127.0.0.1", port=0, api_key=""))
     await sim.start()
     return sim

@@ -21,10 +21,12 @@ Everything argus prints from data goes through one of them.
 from __future__ import annotations
 
 import re
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from ..client.redact import redact_text
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = ["neutralize", "plain", "shown"]
 
@@ -57,4 +59,6 @@ def shown(value: object) -> str:
 
 def plain(value: object, style: str = "") -> Text:
     """``shown(value)`` as a rich ``Text``: rendered literally, never parsed as markup."""
+    from rich.text import Text  # rich loads for human output only, not for JSON lines
+
     return Text(shown(value), style=style)

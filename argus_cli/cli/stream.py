@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import os
@@ -11,29 +10,29 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
 
-from ..client import WebSocketClient
-from ..config import Resolved, resolve
-from ..events import Event
-from ..protocol import rules
-from ..protocol.providers import facts as provider_facts
-from ..protocol.providers import split_symbol
-from ..sinks import JsonLinesSink, OutputClosed
-from . import exit_codes, options, statefile
-from .board import Board
-from .console import make_console
-from .render import render_board
-from .runtime import Outcome, connect_or_raise, run_async, setup_logging, start_demo, subscribe_all
+from . import exit_codes, options
+
+# Only typer and the options load with this module: ``argus stream --help`` reads the
+# signature below. The rest loads where it is used: the rules and profiles when the
+# arguments are checked, the client when the stream runs, rich's Live for a table only.
+if TYPE_CHECKING:
+    import asyncio
+
+    from rich.live import Live
+
+    from ..client import WebSocketClient
+    from ..config import Resolved
+    from ..events import Event
+    from .board import Board
+    from .runtime import Outcome
 
 log = logging.getLogger("argus_cli.cli")
 
 __all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "stream"]
-
-DATA_TYPES = frozenset(rules.DATA_TYPES)
 _ONE_SERVER_ENV = frozenset({"ARGUS_URL", "ARGUS_REST_URL", "ARGUS_PROVIDER", "ARGUS_PROFILE"})
 STREAM_HELP = (
     "Stream live market data: a table in a terminal, JSON lines when piped or with --json.\n\n"
@@ -76,6 +75,9 @@ def parse_symbols(raw: list[str]) -> list[str]:
 def parse_feeds(raw: list[str]) -> list[tuple[str | None, str]]:
     """(provider or None, SYMBOL) for each symbol given (``kraken:BTC/USD`` selects
     kraken; comma lists work; case is folded to upper)."""
+    from ..protocol import rules
+    from ..protocol.providers import split_symbol
+
     out: list[tuple[str | None, str]] = []
     for item in raw:
         for part in item.split(","):
@@ -103,6 +105,10 @@ def plan_feeds(
     """Group the symbols by provider (unprefixed: the provider in force) and resolve
     each provider's settings. ``--url``/``--rest-url`` name one server: with several
     providers they are refused (a user profile of the provider's name sets its URL)."""
+    from ..config import resolve
+    from ..protocol import rules
+    from ..protocol.providers import facts as provider_facts
+
     main = resolve(profile, config, flags)
     default = main.values["connection.provider"]
     groups: dict[str, list[str]] = {}
@@ -145,6 +151,8 @@ def plan_feeds(
 def parse_types(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
+    from ..protocol import rules
+
     types = [t.strip().lower() for t in raw.split(",") if t.strip()]
     reason = rules.check_data_types(types)
     if reason:
@@ -192,6 +200,8 @@ def stream(
     ] = False,
 ) -> None:
     """Stream live market data: a table in a terminal, JSON lines when piped."""
+    from ..protocol import rules
+
     wanted = parse_feeds(symbols)
     if format_ not in ("auto", "table", "jsonl"):
         raise typer.BadParameter("expected auto, table or jsonl", param_hint="--format")
@@ -240,11 +250,20 @@ def stream(
 
 
 def run(options: StreamOptions) -> int:
+    from .runtime import run_async, setup_logging
+
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     return run_async(run_stream(options))
 
 
 async def run_stream(options: StreamOptions) -> int:
+    import asyncio
+
+    from ..client import WebSocketClient
+    from . import statefile
+    from .board import Board
+    from .runtime import Outcome, connect_or_raise, start_demo, subscribe_all
+
     outcome = Outcome()
     outcome.install_signals()
     sim = None
@@ -286,6 +305,10 @@ async def run_stream(options: StreamOptions) -> int:
                 )
             return _stopped(outcome)
         if options.table:  # drawn from here on: the rows fill as the subscriptions answer
+            from rich.live import Live
+
+            from .console import make_console
+
             console = make_console(options.no_color)
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
@@ -317,6 +340,8 @@ async def run_stream(options: StreamOptions) -> int:
                 with suppress(asyncio.CancelledError):
                     await background
         if live is not None:
+            from .render import render_board
+
             with suppress(Exception):  # already said by the painter; the exit code stands
                 height = live.console.height
                 stats = [c.stats_snapshot() for c in clients]
@@ -343,11 +368,19 @@ class StreamOutput:
     failure to write stops the stream with a ``SinkError`` (exit 1)."""
 
     def __init__(self, outcome: Outcome, board: Board | None, limit: int | None) -> None:
+        import asyncio
+
+        from ..protocol import rules
+        from ..sinks import JsonLinesSink, OutputClosed
+
+        self.loop = asyncio.get_running_loop()
         self.outcome = outcome
         self.board = board
         self.limit = limit
         self.seen = 0
         self.jsonl = JsonLinesSink() if board is None else None
+        self.data_types = frozenset(rules.DATA_TYPES)
+        self.closed = OutputClosed  # the reader went away (names loaded with the stream)
 
     async def open(self) -> None:
         if self.jsonl is not None:
@@ -356,6 +389,11 @@ class StreamOutput:
     async def write(self, events: Sequence[Event]) -> None:
         outcome, limit = self.outcome, self.limit
         if outcome.done.is_set():
+            # Nothing more is taken: the dispatcher waits here until the client disconnects
+            # (and cancels it), so its buffer fills and reading pauses at once, instead of
+            # a firehose being read on, and thrown away, while the command winds down
+            # (the loop stays free to run the shutdown: ``--count`` to exit in ~0.05 s).
+            await self.loop.create_future()  # never resolved
             return
         if limit is not None:
             kept = []
@@ -363,7 +401,7 @@ class StreamOutput:
                 if self.seen >= limit:
                     break
                 kept.append(event)
-                if event["type"] in DATA_TYPES:
+                if event["type"] in self.data_types:
                     self.seen += 1
             events = kept
         if self.board is not None:
@@ -371,7 +409,7 @@ class StreamOutput:
         elif events and self.jsonl is not None:
             try:
                 await self.jsonl.write(events)
-            except OutputClosed:
+            except self.closed:
                 outcome.finish(exit_codes.OK)
                 return
         if limit is not None and self.seen >= limit:
@@ -385,6 +423,10 @@ class StreamOutput:
 async def _paint(live: Live, board: Board, clients: list[WebSocketClient], rate: float) -> None:
     """Repaint at a fixed rate from the latest state, never per message. A repaint that
     fails is said once on stderr and painting goes on: never a frozen "live" screen."""
+    import asyncio
+
+    from .render import render_board
+
     interval = 1.0 / rate
     loop = asyncio.get_running_loop()
     said: set[str] = set()
@@ -407,6 +449,10 @@ async def _publish_stats(
 ) -> None:
     """The stats file `argus stats` reads: the first connection's figures (each
     provider's under ``feeds`` when there are several)."""
+    import asyncio
+
+    from . import statefile
+
     profile = options.all_feeds()[0].settings.profile
     while True:
         data = clients[0].stats_snapshot()

@@ -68,6 +68,12 @@ __all__ = ["FrameHandler", "Handler", "WebSocketClient"]
 
 S = ConnectionState
 
+# How long disconnect() waits for the server's close frame before it drops the TCP
+# connection: behind a firehose the answer queues after everything already sent,
+# and nothing of that is wanted any more. A server that answers in time still sees
+# a clean 1000 (and it has the close frame, with its code, either way).
+CLOSE_WAIT = 0.25
+
 
 class WebSocketClient:
     """A market-data connection that stays up, restores subscriptions and loses nothing.
@@ -177,13 +183,19 @@ class WebSocketClient:
         return await self._until_connected() is True
 
     async def disconnect(self) -> None:
-        """Close with code 1000, stop reconnecting and cancel background tasks."""
+        """Close with code 1000, stop reconnecting and cancel background tasks.
+
+        What is buffered is dropped and frames still arriving are read past, not
+        delivered; the server's answer to the close frame is awaited at most
+        ``CLOSE_WAIT`` seconds, then the socket is dropped."""
         if self._supervisor is not None:
             self._supervisor.closing = True
+        if self._buffer is not None:
+            self._buffer.clear()
         link = self._link
         if link is not None:
             with contextlib.suppress(Exception):
-                await link.close(rules.CloseCode.NORMAL, "client disconnect")
+                await link.close(rules.CloseCode.NORMAL, "client disconnect", timeout=CLOSE_WAIT)
         await self._stop_tasks()
         self._replies.fail_all(NotConnectedError("client disconnected"))
         if self._buffer is not None:

@@ -26,8 +26,11 @@ class Link(Protocol):
     async def send(self, data: bytes) -> None:
         """Send one text frame; raise ``NotConnectedError`` if the link is closed."""
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close with ``code`` (bounded in time); safe to call twice."""
+    async def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
+        """Close with ``code``; safe to call twice. From the close frame on, the frames
+        still arriving are read but no longer delivered; the server's close frame is
+        awaited at most ``timeout`` seconds (None: the link's own bound, websockets'
+        ``close_timeout``), then the TCP connection is aborted."""
 
     async def ping(self) -> float:
         """A WebSocket ping's round trip, in seconds; ``NotConnectedError`` if closed."""

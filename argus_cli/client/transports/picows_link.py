@@ -122,7 +122,7 @@ class _Listener(_ListenerBase):
         self.fragments: list[bytes] | None = None
         self.fragments_text = False
         self.fragments_size = 0
-        self.failed = False  # we failed the connection: data frames are discarded
+        self.failed = False  # we failed or closed the connection: data frames are discarded
         # closing
         self.closing = False  # a close frame was sent or received
         self.disconnected = self.loop.create_future()
@@ -421,15 +421,18 @@ class PicowsLink:
             if transport.is_disconnected:
                 raise NotConnectedError("the connection is closed")
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
         state = self._listener
+        state.failed = True  # read on towards the server's close frame, deliver nothing more
+        state.fragments = None
+        state.queue.clear()
         if state.disconnected.done():
             return
         if not state.ended():
             state.send_close(code, reason)
         state.resume()
         try:
-            async with asyncio.timeout(state.close_timeout):
+            async with asyncio.timeout(state.close_timeout if timeout is None else timeout):
                 await asyncio.shield(state.disconnected)
         except TimeoutError:
             state.abort()

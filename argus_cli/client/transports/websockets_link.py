@@ -7,6 +7,7 @@ argus's tree (``open``) and its close information into one line (``receive``).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Generator
 from typing import Any
@@ -45,11 +46,14 @@ MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After is taken as this
 class WebsocketsLink:
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+        self._closing = False  # close() was called: frames are read, not delivered
 
     async def receive(self, on_frame: FrameCallback) -> str:
         ws = self._ws
         try:
             async for frame in ws:
+                if self._closing:  # read on towards the server's close frame
+                    continue
                 pending = on_frame(frame)
                 if pending is not None:
                     await pending
@@ -68,8 +72,18 @@ class WebsocketsLink:
         except ConnectionClosed:
             raise NotConnectedError("the connection is closed") from None
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self._ws.close(code, reason)
+    async def close(self, code: int = 1000, reason: str = "", timeout: float | None = None) -> None:
+        self._closing = True
+        ws = self._ws
+        if timeout is None:  # websockets' close_timeout, then it aborts
+            await ws.close(code, reason)
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await ws.close(code, reason)
+        except TimeoutError:  # the close frame went (or the socket is stuck): drop it
+            ws.transport.abort()
+            await ws.wait_closed()
 
     async def ping(self) -> float:
         try:
