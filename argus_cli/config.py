@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 import yaml
@@ -37,6 +38,7 @@ from .client.config import (
     connection_problems,
 )
 from .client.redact import redact_url
+from .client.transports.options import is_loopback
 from .exceptions import ConfigError, ProfileError
 from .protocol import rules
 from .protocol.providers import DEFAULT as DEFAULT_PROVIDER
@@ -318,12 +320,27 @@ class Resolved:
     values: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     profile: str = "dev"
+    example_origin: str = ""  # the origin of a shipped profile whose url is an example host
 
     def set(self, key: str, value: Any, origin: str) -> None:
         self.values[key] = value
         self.origins[key] = origin
 
     def connection_config(self) -> ConnectionConfig:
+        """The connection settings; ConfigError when they would send the API key to an
+        example host a shipped profile names (the user never chose that server)."""
+        url = self.values.get("connection.url")
+        if (
+            self.values.get("connection.api_key")
+            and self.example_origin
+            and self.origins.get("connection.url") == self.example_origin
+        ):
+            raise ConfigError(
+                f"profile {self.profile} names {redact_url(str(url))}, an example server "
+                "from the SDK documentation, not one you chose: argus will not send your "
+                "API key there. Give your server with --url (or ARGUS_URL, or url in a "
+                "profile of your own), or unset ARGUS_API_KEY"
+            )
         return ConnectionConfig(**_section(self.values, "connection"))
 
     def subscription_config(self, symbols: list[str]) -> SubscriptionConfig:
@@ -366,6 +383,17 @@ def _provider_urls(resolved: Resolved, profile_provider: str, label: str) -> Non
             resolved.set(key, value, origin)
 
 
+def _names_an_example_host(path: Path, values: Mapping[str, Any]) -> bool:
+    """A shipped argus-protocol profile whose url is a remote host: ``prod`` and ``hft``
+    carry the SDK documentation's example servers, which argus does not own."""
+    if path.parent.resolve() != shipped_profiles_dir().resolve():
+        return False
+    if values.get("connection.provider", DEFAULT_PROVIDER) != DEFAULT_PROVIDER:
+        return False  # a venue's real public URL
+    host = urlsplit(str(values.get("connection.url", ""))).hostname
+    return not is_loopback(host)
+
+
 def base_profile(
     profile: str | None, flags: Mapping[str, Any] | None, env: Mapping[str, str]
 ) -> str:
@@ -402,6 +430,8 @@ def resolve(
     loaded = load_file(path, env)
     for key, value in loaded.items():
         resolved.set(key, value, label)
+    if _names_an_example_host(path, loaded):
+        resolved.example_origin = label
     if config_path:
         for key, value in load_file(config_path, env).items():
             resolved.set(key, value, f"file {config_path}")

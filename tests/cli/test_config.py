@@ -215,3 +215,27 @@ def test_unsupported_field_type_fails_at_import_time() -> None:
 
     with pytest.raises(TypeError, match="no profile type"):
         schema_from("odd", Odd)
+
+
+@pytest.mark.parametrize("name", ["prod", "hft"])
+def test_a_shipped_example_host_never_gets_the_key(name: str) -> None:
+    """Issue 14 item 7: prod and hft name the SDK documentation's example servers."""
+    settings = resolve(name, env={"ARGUS_API_KEY": "sk-live-0123456789"})
+    with pytest.raises(ConfigError, match="example server") as caught:
+        settings.connection_config()
+    assert "sk-live-0123456789" not in str(caught.value) and "--url" in str(caught.value)
+    chosen = resolve(
+        name, flags={"connection.url": "wss://mine.test/ws"}, env={"ARGUS_API_KEY": "k"}
+    )
+    assert chosen.connection_config().url == "wss://mine.test/ws"  # the user's own server
+    assert resolve(name, env={}).connection_config().api_key is None  # no key: policy only
+
+
+def test_keys_go_to_servers_the_user_or_the_provider_chose(tmp_path: Path) -> None:
+    assert resolve("dev", env={"ARGUS_API_KEY": "k"}).connection_config().api_key == "k"
+    keyed = {"ARGUS_API_KEY": "id", "ARGUS_API_SECRET": "s"}
+    assert resolve("alpaca", env=keyed).connection_config().api_key == "id"
+    folder = user_profiles_dir()
+    folder.mkdir(parents=True)
+    (folder / "prod.yaml").write_text("connection:\n  url: wss://ours.test/ws\n  api_key: k\n")
+    assert resolve("prod", env={}).connection_config().url == "wss://ours.test/ws"

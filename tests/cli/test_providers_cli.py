@@ -365,3 +365,11 @@ def test_symbols_of_binance_come_from_its_rest_api(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert set(listed.stdout.split()) == {"BTCUSDT", "ETHUSDT"}
     assert set(json.loads(as_json.stdout)) == {"BTCUSDT", "ETHUSDT"}
+
+
+def test_the_key_is_not_sent_to_a_shipped_example_host(tmp_path: Path) -> None:
+    env = argus_env(tmp_path, ARGUS_API_KEY="sk-live-0123456789")
+    result = run_argus(["stream", "-p", "hft", "AAPL", "--json"], env, timeout=20)
+    assert result.returncode == 3, result.stderr
+    assert "example server" in result.stderr and "--url" in result.stderr
+    assert "sk-live-0123456789" not in result.stderr and "Traceback" not in result.stderr
