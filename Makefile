@@ -31,7 +31,7 @@ soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak
 
 live: $(STAMP)
-	$(BIN)/python -m argus_cli.testing.live
+	$(BIN)/python -m benchmarks.live
 
 serve: $(STAMP)
 	$(BIN)/argus serve

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from argus_cli.testing.fakes.coinbase import FakeCoinbase
-from argus_cli.testing.live import Check, reachable, run
+from benchmarks.live import Check, reachable, run
 from tests.cli.helpers import Threaded
 
 

@@ -14,7 +14,7 @@ exit code is 1 only when a reachable provider misbehaved.
 Keys: ``ALPACA_KEY_ID`` + ``ALPACA_SECRET_KEY`` (the ``/v2/test`` feed, symbol
 FAKEPACA, streams at any hour), ``FINNHUB_TOKEN``.
 
-    python -m argus_cli.testing.live [--seconds 5]
+    python -m benchmarks.live [--seconds 5]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .lines import MalformedLine, parse_lines
+from argus_cli.testing.lines import MalformedLine, parse_lines
 
 __all__ = ["Check", "main"]
 
