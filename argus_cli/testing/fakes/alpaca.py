@@ -64,7 +64,6 @@ second; exchange codes (``V`` for IEX) and conditions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import re
 import time
@@ -77,6 +76,8 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from .base import FakeFeed
 
 __all__ = ["CHANNELS", "ERRORS", "FEEDS", "TEST_SYMBOL", "FakeAlpaca", "rfc3339_nano"]
 
@@ -243,7 +244,7 @@ class _Refused(Exception):
 
 
 @dataclass
-class FakeAlpaca:
+class FakeAlpaca(FakeFeed):
     symbols: Sequence[str] = ("AAPL", "MSFT", "AMD")
     key: str = "fake-key-id"
     secret: str = "fake-secret-key"  # noqa: S105 (a fake's own test credential)
@@ -310,22 +311,6 @@ class FakeAlpaca:
             self._handle, "127.0.0.1", 0, process_request=_only_feeds, max_size=None
         )
         self._driver = asyncio.create_task(self._drive(), name="fake-alpaca-market")
-
-    async def stop(self) -> None:
-        if self._driver is not None:
-            self._driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._driver
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeAlpaca:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- one connection -----------------------------------------------------------------
 

@@ -99,6 +99,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.typing import DataLike
 
+from .base import FakeFeed
+
 __all__ = ["METHODS", "FakeBinance", "Stream", "parse_stream"]
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
@@ -367,7 +369,7 @@ class _LimitedConnection(ServerConnection):
 
 
 @dataclass
-class FakeBinance:
+class FakeBinance(FakeFeed):
     symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT", "BNBBTC")
     interval: float = 0.01  # seconds between market ticks
     fast_interval: float = 0.01  # the @100ms streams (real: 0.1 s)
@@ -475,13 +477,6 @@ class FakeBinance:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeBinance:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)

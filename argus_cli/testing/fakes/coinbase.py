@@ -40,7 +40,6 @@ UNVERIFIED on the real feed, chosen here: the close code for a late subscribe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +49,8 @@ from typing import Any
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from .base import FakeFeed
 
 __all__ = ["AUTH_REASON", "ClientRequest", "FakeCoinbase", "Refused", "read_request"]
 
@@ -259,7 +260,7 @@ class _Connection:
 
 
 @dataclass
-class FakeCoinbase:
+class FakeCoinbase(FakeFeed):
     products: Sequence[str] = ("BTC-USD", "ETH-USD", "SOL-USD")
     interval: float = 0.01  # seconds between market ticks
     heartbeat_interval: float = 0.05
@@ -298,22 +299,6 @@ class FakeCoinbase:
         }
         self._server = await serve(self._handle, "127.0.0.1", 0, compression=None, max_size=None)
         self._driver = asyncio.create_task(self._drive(), name="fake-coinbase-market")
-
-    async def stop(self) -> None:
-        if self._driver is not None:
-            self._driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._driver
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeCoinbase:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- one connection -----------------------------------------------------------------
 

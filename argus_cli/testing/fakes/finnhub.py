@@ -48,7 +48,6 @@ frames from the server; close codes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Collection, Sequence
@@ -61,6 +60,8 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from .base import FakeFeed
 
 __all__ = ["TOO_MANY_SYMBOLS", "FakeFinnhub"]
 
@@ -118,7 +119,7 @@ class _Connection:
 
 
 @dataclass
-class FakeFinnhub:
+class FakeFinnhub(FakeFeed):
     symbols: Sequence[str] = ("AAPL", "MSFT", "TSLA", "BINANCE:BTCUSDT", "OANDA:EUR_USD")
     tokens: Collection[str] = ("test-token",)
     interval: float = 0.01  # seconds between market ticks
@@ -173,22 +174,6 @@ class FakeFinnhub:
             compression=None,
         )
         self._driver = asyncio.create_task(self._drive(), name="fake-finnhub-market")
-
-    async def stop(self) -> None:
-        if self._driver is not None:
-            self._driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._driver
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeFinnhub:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- one connection ------------------------------------------------------------------
 

@@ -66,7 +66,6 @@ no symbol limit per connection; the instruments' precisions and prices.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 import zlib
@@ -81,6 +80,8 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from .base import FakeFeed
 
 __all__ = ["DEPTHS", "INSTRUMENTS", "PATH", "FakeKraken", "Instrument", "book_checksum"]
 
@@ -302,7 +303,7 @@ class _Refused(Exception):
 
 
 @dataclass
-class FakeKraken:
+class FakeKraken(FakeFeed):
     symbols: Sequence[str] = ("BTC/USD", "ETH/USD")
     instruments: Mapping[str, Instrument] = field(default_factory=lambda: dict(INSTRUMENTS))
     interval: float = 0.01  # seconds between market ticks
@@ -364,22 +365,6 @@ class FakeKraken:
             max_size=None,
         )
         self._driver = asyncio.create_task(self._drive(), name="fake-kraken-market")
-
-    async def stop(self) -> None:
-        if self._driver is not None:
-            self._driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._driver
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> FakeKraken:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- one connection -----------------------------------------------------------------
 
