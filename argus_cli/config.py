@@ -304,12 +304,12 @@ def _parse_env(name: str, raw: str) -> tuple[Any, str | None]:
         try:
             return int(raw), None
         except ValueError:
-            return None, f"{name}: expected {description}, got {raw!r}"
+            return None, f"{name}: expected {description}, got {raw!r} (from the environment)"
     if float in types:
         try:
             return float(raw), None
         except ValueError:
-            return None, f"{name}: expected {description}, got {raw!r}"
+            return None, f"{name}: expected {description}, got {raw!r} (from the environment)"
     return raw, None
 
 
@@ -452,6 +452,8 @@ def resolve(
     for problem in _check_values(env_values):
         key = problem.split(":", 1)[0]
         origin = resolved.origins.get(key, "")
+        if origin.startswith("env "):  # says where to look: the environment, not a file
+            origin = f"the environment: {origin[4:]}"
         problems.append(f"{problem} (from {origin})" if origin else problem)
     if problems:
         raise ProfileError("the resolved settings", problems)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from .. import __version__
 from . import exit_codes
@@ -30,15 +30,20 @@ __all__ = ["COMMANDS", "app"]
 # if not the function's docstring), in the order ``argus --help`` lists them
 COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "stream": ("stream", "stream", "STREAM_HELP"),
-    "stats": ("stats", "stats", None),
-    "serve": ("serve", "serve", None),
-    "symbols": ("symbols", "symbols", None),
+    "stats": ("stats", "stats", "STATS_HELP"),
+    "serve": ("serve", "serve", "SERVE_HELP"),
+    "symbols": ("symbols", "symbols", "SYMBOLS_HELP"),
     "profiles": ("profiles", "app", None),
 }
 
 
 def _settings() -> dict[str, Any]:
-    return {"add_completion": False, "pretty_exceptions_enable": False, "rich_markup_mode": None}
+    return {
+        "add_completion": False,
+        "pretty_exceptions_enable": False,
+        "rich_markup_mode": None,
+        "context_settings": {"help_option_names": ["-h", "--help"]},
+    }
 
 
 def load(name: str) -> Command:
@@ -57,7 +62,36 @@ def load(name: str) -> Command:
         holder.command(name, help=help_text)(command)
     built = typer.main.get_command(holder)
     assert isinstance(built, TyperGroup)
-    return built.commands[name]
+    command = built.commands[name]
+    _plain_arguments(command)
+    return command
+
+
+class _PlainArgument(TyperArgument):
+    """A positional argument shown as users write it: ``SYMBOL...`` in the usage line
+    and the help, not typer's ``{symbols}...`` and ``<list[str]>``."""
+
+    def _label(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def _usage_display_name(self) -> str:
+        name = self._label() + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def _rich_display_name(self) -> str:
+        return self._label() + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        return None
+
+
+def _plain_arguments(command: Command) -> None:
+    """Show ``command``'s arguments (and its subcommands', for a group) plainly."""
+    for param in command.params:
+        if type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+    for sub in getattr(command, "commands", {}).values():
+        _plain_arguments(sub)
 
 
 def _collecting(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -128,7 +162,15 @@ class LazyGroup(TyperGroup):
 
 app = typer.Typer(
     name="argus",
-    help=f"Real-time market data in the terminal and in pipelines.\n\n{exit_codes.EXIT_CODES_HELP}",
+    help=(
+        "Real-time market data in the terminal and in pipelines.\n\n"
+        "\b\nExamples:\n"
+        "  argus stream --demo AAPL MSFT     # try it: the built-in simulator\n"
+        "  argus serve                       # a simulator for other commands to use\n"
+        "  argus stream AAPL --json | jq .   # JSON lines when piped\n"
+        "  argus COMMAND -h                  # each command's options and examples\n\n"
+        f"{exit_codes.EXIT_CODES_HELP}"
+    ),
     no_args_is_help=True,
     cls=LazyGroup,
     **_settings(),

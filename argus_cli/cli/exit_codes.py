@@ -19,6 +19,7 @@ from ..exceptions import (
     HandshakeRejected,
     InsecureTransportError,
     InternalError,
+    ProfileError,
     ReconnectExhausted,
     SubscriptionError,
     TLSVerificationError,
@@ -31,6 +32,7 @@ USAGE = 2
 INVALID_CONFIG = 3
 KEY_REFUSED = 4
 CANNOT_CONNECT = 5
+HANGUP = 129
 INTERRUPTED = 130
 TERMINATED = 143
 
@@ -38,7 +40,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 finished (--count or --duration reached); 1 runtime failure "
     "(e.g. no subscription left); 2 usage error; 3 invalid configuration; "
     "4 API key refused; 5 could not connect within the allowed attempts; "
-    "130 interrupted (Ctrl-C); 143 terminated (SIGTERM)."
+    "129 hung up (SIGHUP: the terminal closed); 130 interrupted (Ctrl-C); "
+    "143 terminated (SIGTERM)."
 )
 
 
@@ -80,10 +83,27 @@ def boundary(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, TyperException):
             raise
+        except BrokenPipeError:
+            reader_gone()
         except Exception as exc:
             fail(exc)
 
     return guarded
+
+
+def reader_gone() -> NoReturn:
+    """The reader of standard output went away (``argus profiles | head -1``): exit 0,
+    quietly. What is still buffered for stdout goes to /dev/null, so the interpreter's
+    final flush does not fail again."""
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass  # no descriptor (a test runner's capture): nothing will be flushed there
+    raise SystemExit(OK)
 
 
 def fail(error: BaseException) -> NoReturn:
@@ -103,6 +123,9 @@ def fail(error: BaseException) -> NoReturn:
             stderr.write(shown(line) + "\n")
     if isinstance(error, ArgusError):
         _say(error)
+        hint = _hint(error)
+        if hint:
+            _say(hint)
         if isinstance(error, InternalError) and not debug:
             _say("this is a bug in argus; ARGUS_DEBUG=1 shows the traceback")
         _exit(exit_code_for(error))
@@ -112,9 +135,38 @@ def fail(error: BaseException) -> NoReturn:
     _exit(RUNTIME_FAILURE)
 
 
+def _hint(error: ArgusError) -> str:
+    """A line that points to the fix, where there is an obvious one: nothing listens
+    on a local URL (start a server, or use the built-in one)."""
+    if not isinstance(error, ArgusConnectionError) or isinstance(
+        error, AuthenticationError | HandshakeRejected | TLSVerificationError
+    ):
+        return ""
+    if "cannot reach" not in str(error):
+        return ""
+    from urllib.parse import urlsplit
+
+    from ..client.transports.options import is_loopback
+
+    try:
+        host = urlsplit(error.url).hostname
+    except ValueError:
+        return ""
+    if not is_loopback(host):
+        return ""
+    return "is a server running? try `argus serve` (in another terminal) or `--demo`"
+
+
 def _say(message: object) -> None:
+    """``argus: message`` on stderr, as one neutralized line; a list of configuration
+    problems (``ProfileError``) one problem a line, each neutralized."""
     from .safe_text import shown
 
+    if isinstance(message, ProfileError):
+        lines = [f"invalid configuration in {message.source}:"]
+        lines += [f"  - {problem}" for problem in message.problems]
+        stderr.write(f"argus: {shown(lines[0])}\n" + "".join(f"{shown(x)}\n" for x in lines[1:]))
+        return
     stderr.write(f"argus: {shown(message)}\n")
 
 

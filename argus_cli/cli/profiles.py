@@ -14,7 +14,28 @@ from . import exit_codes, options
 from .console import make_console
 from .safe_text import plain
 
-app = typer.Typer(help="List and inspect connection profiles.", no_args_is_help=False)
+PROFILES_HELP = """List and inspect connection profiles.
+
+Your profiles (NAME.yaml in the user profiles directory) win over shipped ones of
+the same name.
+
+\b
+Examples:
+  argus profiles                     # every profile, shipped and yours
+  argus profiles show dev            # its resolved settings and where each came from
+  argus profiles show prod --url wss://my.server/ws
+"""
+
+SHOW_HELP = """Show a profile's resolved settings and where each value came from (key redacted).
+
+\b
+Examples:
+  argus profiles show dev
+  ARGUS_TIMEOUT=30 argus profiles show dev     # the environment's value, marked as such
+  argus profiles show kraken --config ./mine.yaml
+"""
+
+app = typer.Typer(help=PROFILES_HELP, no_args_is_help=False)
 
 
 @app.callback(invoke_without_command=True)
@@ -41,10 +62,10 @@ def profiles(ctx: typer.Context) -> None:
     console.print(plain(f"Your profiles go in {user_profiles_dir()}/NAME.yaml", "dim"))
 
 
-@app.command("show")
+@app.command("show", help=SHOW_HELP)
 @exit_codes.boundary
 def show(
-    name: Annotated[str, typer.Argument(help="Profile name, e.g. dev.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name, e.g. dev.")],
     config: options.ConfigFile = None,
     url: options.Url = None,
 ) -> None:

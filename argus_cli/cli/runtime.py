@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..client import ConnectionConfig, SubscriptionConfig, WebSocketClient
 from ..client.redact import install_log_redaction
 from ..exceptions import SubscriptionError
+from ..protocol.rules import ErrorCode
 from . import exit_codes, stderr
 from .safe_text import shown
 
@@ -76,7 +77,12 @@ def _message(record: logging.LogRecord) -> str:
         return str(record.msg)
 
 
-def setup_logging(level: str = "WARNING") -> None:
+def setup_logging(level: str | None = "WARNING") -> None:
+    """Log to stderr at ``level`` (``ARGUS_LOG_LEVEL``'s value, as the commands pass
+    it: a level argus does not know is a configuration error naming the variable)."""
+    from .options import check_log_level
+
+    level = check_log_level(level)
     install_log_redaction()  # records of every logger are redacted where they are made
     root = logging.getLogger("argus_cli")
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
@@ -84,6 +90,11 @@ def setup_logging(level: str = "WARNING") -> None:
     root.setLevel(getattr(logging, level.upper(), logging.WARNING))
     root.propagate = False
     logging.getLogger("websockets").setLevel(logging.CRITICAL)
+
+
+_SIGNALS = [(signal.SIGINT, exit_codes.INTERRUPTED), (signal.SIGTERM, exit_codes.TERMINATED)]
+if hasattr(signal, "SIGHUP"):  # not on Windows
+    _SIGNALS.append((signal.SIGHUP, exit_codes.HANGUP))
 
 
 class Outcome:
@@ -119,17 +130,16 @@ class Outcome:
         return None
 
     def install_signals(self) -> None:
+        """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) each end the command the
+        same clean way, with their own exit code."""
         loop = asyncio.get_running_loop()
-        for signum, code in (
-            (signal.SIGINT, exit_codes.INTERRUPTED),
-            (signal.SIGTERM, exit_codes.TERMINATED),
-        ):
-            with suppress(NotImplementedError, RuntimeError, ValueError):
+        for signum, code in _SIGNALS:
+            with suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
                 loop.add_signal_handler(signum, self.finish, code)
 
     def remove_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum, _ in _SIGNALS:
             with suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
 
@@ -203,9 +213,10 @@ async def subscribe_all(
     live = []
     for (sub_id, sub), result in zip(subs.items(), results, strict=True):
         if isinstance(result, SubscriptionError):
+            hint = " (see `argus symbols`)" if result.code == ErrorCode.INVALID_SYMBOL else ""
             stderr.write(
                 f"argus: {','.join(sub.symbols)}: refused by the server ({shown(result.code)}): "
-                f"{shown(result)}\n"
+                f"{shown(result)}{hint}\n"
             )
         elif isinstance(result, BaseException):
             raise result

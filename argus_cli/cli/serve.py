@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,30 +18,78 @@ from ..sim import ChaosSpecError, Simulator, SimulatorConfig
 from . import exit_codes
 from .runtime import Outcome, run_async, setup_logging
 
+SERVE_HELP = """Run the built-in market simulator.
+
+The URL (with the real port) is the first line on stdout; the active chaos modes
+are listed on stderr. Clients must send the API key when one is set
+[env: ARGUS_SERVER_API_KEY]. Ctrl-C, SIGTERM or SIGHUP stops it (exit 0).
+
+\b
+Examples:
+  argus serve                                  # ws://127.0.0.1:8000/ws, 55 symbols
+  argus serve --port 0 --symbols AAPL,MSFT     # a free port, two symbols
+  argus serve --rate 100 --seed 7              # busier, reproducible
+  argus serve --chaos reset=5s,garbage=1%      # rehearse faults (see README)
+"""
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise typer.BadParameter(f"{value} is not a port: give 0 to 65535", param_hint="'--port'")
+    return value
+
+
+def _at_least(option: str, minimum: float) -> Any:
+    def check(value: float) -> float:
+        if not value >= minimum:
+            raise typer.BadParameter(
+                f"{value:g} is too small: give at least {minimum:g}", param_hint=f"'{option}'"
+            )
+        return value
+
+    return check
+
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to bind.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")
+        int,
+        typer.Option("--port", metavar="PORT", callback=_port, help="Port; 0 picks a free one."),
     ] = 8000,
     symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma list of symbols (default: 55 US stocks).")
+        str | None,
+        typer.Option(
+            "--symbols", metavar="SYMBOLS", help="Comma list of symbols (default: 55 US stocks)."
+        ),
     ] = None,
     rate: Annotated[
-        float, typer.Option("--rate", min=0.001, help="Events per second per symbol.")
+        float,
+        typer.Option(
+            "--rate",
+            metavar="PER_SECOND",
+            callback=_at_least("--rate", 0.001),
+            help="Events per second per symbol.",
+        ),
     ] = 5.0,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed for a reproducible market.")
+        int | None, typer.Option("--seed", metavar="N", help="Seed for a reproducible market.")
     ] = None,
     chaos: Annotated[
         str | None,
-        typer.Option("--chaos", help="Fault injection, e.g. reset=5s,garbage=1% (see README)."),
+        typer.Option(
+            "--chaos",
+            metavar="SPEC",
+            help="Fault injection, e.g. reset=5s,garbage=1% (see README).",
+        ),
     ] = None,
     ring_size: Annotated[
         int,
         typer.Option(
             "--ring-size",
-            min=0,
+            metavar="N",
+            callback=_at_least("--ring-size", 0),
             help="Events held per symbol for resume (about 46 bytes each; 0 holds none).",
         ),
     ] = 10_000,
@@ -81,6 +129,11 @@ def serve(
     raise typer.Exit(exit_codes.OK)
 
 
+def chaos_modes(spec: str | None) -> list[str]:
+    """The chaos modes in force, as given (``reset=5s``, ``garbage=1%``)."""
+    return [part.strip() for part in (spec or "").split(",") if part.strip()]
+
+
 async def _serve(simulator: Simulator) -> None:
     outcome = Outcome()
     outcome.install_signals()
@@ -99,6 +152,9 @@ async def _serve(simulator: Simulator) -> None:
         f"{simulator.config.rate:g} events/s each ({auth}); Ctrl-C to stop",
         file=sys.stderr,
     )
+    modes = chaos_modes(simulator.config.chaos)
+    if modes:
+        print(f"argus: chaos: {', '.join(modes)}", file=sys.stderr)
     try:
         await outcome.done.wait()
     finally:

@@ -23,18 +23,56 @@ from .runtime import Outcome, connect_or_raise, run_async, setup_logging, subscr
 from .safe_text import plain
 from .stream import parse_symbols
 
+WATCH_INTERVAL = 1.0  # seconds between two refreshes of --watch
+
+# the options that only mean something with --probe (the others read the stats files)
+PROBE_ONLY = (
+    ("url", "--url"),
+    ("provider", "--provider"),
+    ("rest_url", "--rest-url"),
+    ("transport", "--transport"),
+    ("duration", "--duration"),
+    ("profile", "--profile"),
+    ("config", "--config"),
+)
+
+STATS_HELP = """Show the statistics of every running `argus stream`, or probe a server with --probe.
+
+Piped, --watch prints each refresh as plain text; --watch --json prints one JSON
+object a line per refresh ({"time": ..., "streams": [...]}).
+
+\b
+Examples:
+  argus stats                        # one table of the running streams
+  argus stats --watch                # live until Ctrl-C
+  argus stats --json | jq '.[].pid'
+  argus stats --watch --json         # one JSON object per second
+  argus stats --probe --url ws://localhost:8000/ws AAPL --duration 3
+"""
+
 
 def stats(
+    ctx: typer.Context,
     symbols: Annotated[
-        list[str] | None, typer.Argument(help="With --probe: symbols to subscribe to.")
+        list[str] | None,
+        typer.Argument(metavar="SYMBOL", help="With --probe: symbols to subscribe to."),
     ] = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Keep the table live.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Refresh every second until Ctrl-C.")
+    ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     probe: Annotated[
         bool, typer.Option("--probe", help="Connect and measure instead of reading streams.")
     ] = False,
     duration: Annotated[
-        float, typer.Option("--duration", min=0.1, help="With --probe: seconds to measure.")
+        float,
+        typer.Option(
+            "--duration",
+            metavar="SECONDS",
+            callback=options.positive_seconds("--duration", 0.1),
+            help="With --probe: seconds to measure [default: 5].",
+            show_default=False,
+        ),
     ] = 5.0,
     profile: options.Profile = None,
     config: options.ConfigFile = None,
@@ -45,6 +83,15 @@ def stats(
     no_color: options.NoColor = False,
 ) -> None:
     """Show the statistics of every running `argus stream`, or probe a server with --probe."""
+    if probe and watch:
+        raise options.conflict("--probe", "--watch", "a probe measures once")
+    if not probe:
+        for name, flag in PROBE_ONLY:
+            if options.from_command_line(ctx, name):
+                raise options.usage_error(
+                    f"{flag} is only used with --probe (without it, stats reads the "
+                    "running streams' statistics)"
+                )
     if probe:
         flags = {
             "connection.url": url,
@@ -56,6 +103,9 @@ def stats(
         return
     if symbols:
         raise typer.BadParameter("symbols are only used with --probe", param_hint="SYMBOL")
+    if watch and (json_ or not sys.stdout.isatty()):
+        _watch_lines(json_, no_color)
+        return
     console = make_console(no_color)
     if json_:
         print(json.dumps(statefile.read_all(), default=str), flush=True)
@@ -72,6 +122,31 @@ def stats(
             while True:
                 live.update(render_stats_table(statefile.read_all()), refresh=True)
                 time.sleep(1.0)
+    except KeyboardInterrupt:
+        raise typer.Exit(exit_codes.OK) from None
+
+
+def _watch_lines(json_: bool, no_color: bool) -> None:
+    """``--watch`` for a pipe or with ``--json``: each refresh printed in turn, never a
+    screen update: one JSON object a line, or the table as plain text under a line with
+    the time. Ctrl-C ends it with 0, and so does a reader that goes away."""
+    import datetime as dt
+
+    console = None if json_ else make_console(no_color)
+    try:
+        while True:
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            streams = statefile.read_all()
+            if console is None:
+                line = json.dumps({"time": now, "streams": streams}, default=str)
+                print(line, flush=True)
+            else:
+                console.print(plain(f"{now}  running streams: {len(streams)}"))
+                if streams:
+                    console.print(render_stats_table(streams))
+                console.print()
+                sys.stdout.flush()
+            time.sleep(WATCH_INTERVAL)
     except KeyboardInterrupt:
         raise typer.Exit(exit_codes.OK) from None
 

@@ -36,7 +36,12 @@ __all__ = ["StreamOptions", "parse_symbols", "parse_types", "run_stream", "strea
 _ONE_SERVER_ENV = frozenset({"ARGUS_URL", "ARGUS_REST_URL", "ARGUS_PROVIDER", "ARGUS_PROFILE"})
 STREAM_HELP = (
     "Stream live market data: a table in a terminal, JSON lines when piped or with --json.\n\n"
-    + exit_codes.EXIT_CODES_HELP
+    "\b\nExamples:\n"
+    "  argus stream --demo AAPL MSFT          # the built-in simulator, no server needed\n"
+    "  argus stream AAPL,GOOGL --url ws://localhost:8000/ws\n"
+    "  argus stream AAPL --json --count 10    # ten JSON lines, then exit 0\n"
+    "  argus stream kraken:BTC/USD --types price,orderbook\n"
+    "  argus stream AAPL | jq -c 'select(.type==\"price\")'\n\n" + exit_codes.EXIT_CODES_HELP
 )
 
 
@@ -148,6 +153,40 @@ def plan_feeds(
     return feeds
 
 
+def _at_least_one(value: int | None) -> int | None:
+    """``--count``: at least 1 (``min=1`` would print ``<int range> [x>=1]``)."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a count: give 1 or more", param_hint="'--count'")
+    return value
+
+
+def check_conflicts(
+    ctx: typer.Context,
+    *,
+    json_: bool,
+    format_: str,
+    demo: bool,
+    url: str | None,
+    rest_url: str | None,
+) -> None:
+    """Options that contradict each other are refused (exit 2), naming the pair."""
+    if json_ and format_ not in ("auto", "jsonl"):
+        raise options.conflict("--json", f"--format {format_}", "--json is --format jsonl")
+    if demo:
+        if url is not None:
+            raise options.conflict(
+                "--demo", "--url", "--demo streams from a simulator it starts itself"
+            )
+        if rest_url is not None:
+            raise options.conflict("--demo", "--rest-url")
+        if options.from_command_line(ctx, "profile"):
+            raise options.conflict(
+                "--demo",
+                f"--profile {ctx.params.get('profile')}",
+                "--demo streams from a simulator it starts itself",
+            )
+
+
 def parse_types(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
@@ -161,7 +200,15 @@ def parse_types(raw: str | None) -> list[str] | None:
 
 
 def stream(
-    symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL).")],
+    ctx: typer.Context,
+    symbols: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SYMBOL",
+            help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider.",
+            show_default=False,
+        ),
+    ],
     profile: options.Profile = None,
     config: options.ConfigFile = None,
     url: options.Url = None,
@@ -169,24 +216,48 @@ def stream(
     rest_url: options.RestUrl = None,
     transport: options.Transport = None,
     types: Annotated[
-        str | None, typer.Option("--types", help="Comma list of price,volume,orderbook.")
+        str | None,
+        typer.Option(
+            "--types",
+            metavar="TYPES",
+            help="Comma list of price,volume,orderbook [env: ARGUS_TYPES].",
+        ),
     ] = None,
     frequency: Annotated[
-        str | None, typer.Option("--frequency", help="realtime, 1s, 5s or 1m.")
+        str | None,
+        typer.Option(
+            "--frequency", metavar="FREQ", help="realtime, 1s, 5s or 1m [env: ARGUS_FREQUENCY]."
+        ),
     ] = None,
-    min_price: Annotated[float | None, typer.Option("--min-price", help="Price filter.")] = None,
-    max_price: Annotated[float | None, typer.Option("--max-price", help="Price filter.")] = None,
+    min_price: Annotated[
+        float | None, typer.Option("--min-price", metavar="PRICE", help="Price filter.")
+    ] = None,
+    max_price: Annotated[
+        float | None, typer.Option("--max-price", metavar="PRICE", help="Price filter.")
+    ] = None,
     json_: Annotated[
         bool, typer.Option("--json", help="JSON lines (same as --format jsonl).")
     ] = False,
     format_: Annotated[
-        str, typer.Option("--format", help="auto (table on a terminal), table or jsonl.")
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="auto (table on a terminal), table or jsonl."
+        ),
     ] = "auto",
     count: Annotated[
-        int | None, typer.Option("--count", min=1, help="Stop after N data messages.")
+        int | None,
+        typer.Option(
+            "--count", metavar="N", callback=_at_least_one, help="Stop after N data messages."
+        ),
     ] = None,
     duration: Annotated[
-        float | None, typer.Option("--duration", min=0.001, help="Stop after SECONDS.")
+        float | None,
+        typer.Option(
+            "--duration",
+            metavar="SECONDS",
+            callback=options.positive_seconds("--duration", 0.001),
+            help="Stop after SECONDS.",
+        ),
     ] = None,
     demo: Annotated[
         bool, typer.Option("--demo", help="Start the simulator in-process and stream from it.")
@@ -202,9 +273,12 @@ def stream(
     """Stream live market data: a table in a terminal, JSON lines when piped."""
     from ..protocol import rules
 
+    check_conflicts(ctx, json_=json_, format_=format_, demo=demo, url=url, rest_url=rest_url)
     wanted = parse_feeds(symbols)
     if format_ not in ("auto", "table", "jsonl"):
-        raise typer.BadParameter("expected auto, table or jsonl", param_hint="--format")
+        raise typer.BadParameter(
+            f"{format_!r} is not one of auto, table, jsonl", param_hint="'--format'"
+        )
     if frequency is not None and rules.check_frequency(frequency):
         raise typer.BadParameter("expected realtime, 1s, 5s or 1m", param_hint="--frequency")
     data_types = parse_types(types)
@@ -229,13 +303,17 @@ def stream(
     }
     if allow_insecure_key:
         flags["connection.allow_insecure_key"] = True
-    if demo and (provider or any(p for p, _ in wanted)):
-        raise typer.BadParameter("--demo streams from the simulator (provider argus)")
+    if demo and provider:
+        raise options.conflict("--demo", "--provider", "--demo streams from the simulator")
+    if demo and any(p for p, _ in wanted):
+        raise options.conflict(
+            "--demo", "PROVIDER:SYMBOL", "--demo streams from the simulator (provider argus)"
+        )
     feeds = plan_feeds(wanted, profile, config, flags, data_types is not None)
     table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
     if json_:
         table = False
-    options = StreamOptions(
+    stream_options = StreamOptions(
         symbols=[s for feed in feeds for s in feed.symbols],
         settings=feeds[0].settings,
         feeds=feeds,
@@ -245,7 +323,7 @@ def stream(
         demo=demo,
         no_color=no_color,
     )
-    code = run(options)
+    code = run(stream_options)
     raise typer.Exit(code)
 
 

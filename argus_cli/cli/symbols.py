@@ -15,6 +15,15 @@ from . import exit_codes, options
 from .runtime import Outcome, connect_or_raise, run_async, setup_logging
 from .safe_text import shown
 
+SYMBOLS_HELP = """List the symbols the server (or --provider) offers, one per line.
+
+\b
+Examples:
+  argus symbols                              # the dev profile's server
+  argus symbols --url ws://localhost:8000/ws | head -5
+  argus symbols --provider coinbase --json
+"""
+
 
 def symbols(
     profile: options.Profile = None,

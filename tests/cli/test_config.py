@@ -133,7 +133,7 @@ def test_oversized_file_is_refused(tmp_path: Path) -> None:
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ProfileError, match="ARGUS_TIMEOUT: expected a number"):
         resolve("dev", env={"ARGUS_TIMEOUT": "soon"})
-    with pytest.raises(ProfileError, match=r"connection\.timeout.*env ARGUS_TIMEOUT"):
+    with pytest.raises(ProfileError, match=r"connection\.timeout.*the environment: ARGUS_TIMEOUT"):
         resolve("dev", env={"ARGUS_TIMEOUT": "-1"})
 
 
