@@ -492,6 +492,64 @@ def prompt_exit(runs: int, count: int = 20_000) -> None:
     RESULTS["prompt_exit"] = out
 
 
+# --- replay ------------------------------------------------------------------------------
+
+
+def replay_rate(lines: int) -> None:
+    """``argus replay --speed max --json`` lines per second (whole process, output to
+    /dev/null) on a ``lines``-line .zst recording, beside reading the same file with
+    ``zstandard`` and counting its lines in Python (issue 12: >= 300k lines/s)."""
+    import tempfile
+
+    import orjson
+    import zstandard
+
+    from argus_cli.compressed import open_lines
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.jsonl.zst"
+        writer = open_lines(path)
+        t0 = 1_700_000_000.0
+        for start in range(0, lines, 10_000):
+            chunk = []
+            for i in range(start, min(start + 10_000, lines)):
+                symbol = ("AAPL", "MSFT", "GOOGL")[i % 3]
+                chunk.append(orjson.dumps(
+                    {"type": "price", "sub": "cli-1", "symbol": symbol, "price": 100 + i % 977 / 100,
+                     "bid": 99.99, "ask": 100.01, "timestamp": t0 + i / 1000, "seq": i // 3 + 1,
+                     "source": "argus", "received": t0 + i / 1000 + 0.0004},
+                    option=orjson.OPT_APPEND_NEWLINE,
+                ))  # fmt: skip
+            writer.write(b"".join(chunk))
+        writer.close()
+
+        def count_lines() -> int:
+            total = 0
+            with open(path, "rb") as raw:
+                reader = zstandard.ZstdDecompressor().stream_reader(raw)
+                while chunk := reader.read(1 << 16):
+                    total += chunk.count(b"\n")
+            return total
+
+        started = time.perf_counter()
+        assert count_lines() == lines
+        baseline = time.perf_counter() - started
+        argv = [*argus_command(), "replay", str(path), "--speed", "max", "--json"]
+        took = median_wall(argv, 3)
+        tiny = Path(tmp) / "tiny.jsonl"
+        tiny.write_bytes(orjson.dumps({"type": "price", "symbol": "AAPL", "received": t0}) + b"\n")
+        start_up = median_wall([*argus_command(), "replay", str(tiny), "--speed", "max"], 3)
+    RESULTS["replay"] = {
+        "lines": lines,
+        "replay_max_json_lines_per_s": round(lines / took),
+        "replay_s": round(took, 3),
+        "replay_start_up_s": round(start_up, 3),
+        "replay_net_lines_per_s": round(lines / max(took - start_up, 1e-6)),
+        "zstandard_count_lines_per_s": round(lines / baseline),
+        "ratio": round(baseline / took, 3),
+    }
+
+
 # --- report -------------------------------------------------------------------------------
 
 
@@ -525,6 +583,7 @@ def main() -> None:
         ("startup", lambda: startup(10)),
         ("prompt_exit", lambda: prompt_exit(1 if quick else 3)),
         ("vs_cryptofeed", lambda: vs_cryptofeed(quick)),
+        ("replay", lambda: replay_rate(50_000 if quick else 200_000)),
     ]
     for name, step in steps:
         print(f"bench: {name}...", file=sys.stderr, flush=True)

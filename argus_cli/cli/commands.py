@@ -30,8 +30,11 @@ __all__ = ["COMMANDS", "app"]
 # if not the function's docstring), in the order ``argus --help`` lists them
 COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "stream": ("stream", "stream", "STREAM_HELP"),
+    "record": ("record", "record", "RECORD_HELP"),
     "stats": ("stats", "stats", "STATS_HELP"),
     "serve": ("serve", "serve", "SERVE_HELP"),
+    "replay": ("replay", "replay", "REPLAY_HELP"),
+    "info": ("info", "info", "INFO_HELP"),
     "symbols": ("symbols", "symbols", "SYMBOLS_HELP"),
     "profiles": ("profiles", "app", None),
 }

@@ -2,11 +2,17 @@
 
 Usage errors (exit 2), each naming the value: ``--symbols`` that names no
 symbol (``''``, ``,``) or an invalid one; ``--chaos`` that does not parse or
-mutes a symbol the simulator does not serve (``mute=XYZQ:5s``).
+mutes a symbol the simulator does not serve (``mute=XYZQ:5s``); a ``--replay``
+file that cannot be read or holds no events; ``--speed`` that is not a
+positive number or ``max``; ``--symbols``, ``--speed`` or ``--loop`` that do
+not fit (``--symbols`` with ``--replay``: the recording names the symbols;
+``--speed``/``--loop`` without it). ``--rate`` and ``--seed`` are ignored with
+``--replay``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Annotated, Any
@@ -15,6 +21,7 @@ import typer
 
 from ..client.transports.options import is_loopback
 from ..sim import ChaosSpecError, Simulator, SimulatorConfig
+from ..sim.recorded import RecordedMarket, RecordingError
 from . import exit_codes
 from .runtime import Outcome, run_async, setup_logging
 
@@ -30,6 +37,7 @@ Examples:
   argus serve --port 0 --symbols AAPL,MSFT     # a free port, two symbols
   argus serve --rate 100 --seed 7              # busier, reproducible
   argus serve --chaos reset=5s,garbage=1%      # rehearse faults (see README)
+  argus serve --replay ticks.jsonl.zst --loop  # serve a recording, again and again
 """
 
 
@@ -93,6 +101,27 @@ def serve(
             help="Events held per symbol for resume (about 46 bytes each; 0 holds none).",
         ),
     ] = 10_000,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            "--replay",
+            metavar="FILE",
+            help="Serve this recording (argus stream --json lines; .zst/.gz) instead of "
+            "the market model, from the first subscribe.",
+        ),
+    ] = None,
+    speed: Annotated[
+        str | None,
+        typer.Option(
+            "--speed",
+            metavar="N|max",
+            help="With --replay: N x the recorded pace (default 1), or max.",
+        ),
+    ] = None,
+    loop: Annotated[
+        bool,
+        typer.Option("--loop", help="With --replay: start again at the end (seq keeps growing)."),
+    ] = False,
 ) -> None:
     """Run the built-in market simulator (key from ARGUS_SERVER_API_KEY, if set)."""
     symbol_list = None
@@ -105,6 +134,13 @@ def serve(
             raise typer.BadParameter(
                 f"{symbols!r}: {exc.message}", param_hint="--symbols"
             ) from None
+    if replay is None and (speed is not None or loop):
+        raise typer.BadParameter("needs --replay FILE", param_hint="--speed" if speed else "--loop")
+    if replay is not None and symbol_list is not None:
+        raise typer.BadParameter(
+            "--replay serves the recording's symbols: leave --symbols out", param_hint="--symbols"
+        )
+    replay_speed = parse_speed(speed)
     try:
         config = SimulatorConfig(
             host=host,
@@ -114,10 +150,15 @@ def serve(
             seed=seed,
             chaos=chaos,
             ring_size=ring_size,
+            replay=replay,
+            speed=replay_speed,
+            loop=loop,
         )
         simulator = Simulator(config)
     except ChaosSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--chaos") from None
+    except RecordingError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--replay") from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
@@ -127,6 +168,23 @@ def serve(
         message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, message) from None
     raise typer.Exit(exit_codes.OK)
+
+
+def parse_speed(value: str | None) -> float | None:
+    """``--speed``: a positive number (default 1), or ``max`` (``None``: no pacing)."""
+    if value is None:
+        return 1.0
+    if value.strip().lower() == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = math.nan
+    if not (speed > 0 and math.isfinite(speed)):
+        raise typer.BadParameter(
+            f"{value!r} is not a speed: give a positive number or max", param_hint="--speed"
+        )
+    return speed
 
 
 def chaos_modes(spec: str | None) -> list[str]:
@@ -147,11 +205,24 @@ async def _serve(simulator: Simulator) -> None:
             "who can reach this port can connect (set ARGUS_SERVER_API_KEY)",
             file=sys.stderr,
         )
-    print(
-        f"argus: simulating {len(simulator.market.symbols)} symbols at "
-        f"{simulator.config.rate:g} events/s each ({auth}); Ctrl-C to stop",
-        file=sys.stderr,
-    )
+    market = simulator.market
+    if isinstance(market, RecordedMarket):
+        cfg = simulator.config
+        pace = "as fast as clients read" if cfg.speed is None else f"at {cfg.speed:g}x speed"
+        names = ", ".join(market.symbols[:10]) + (", ..." if len(market.symbols) > 10 else "")
+        print(
+            f"argus: replaying {market.path} ({len(market)} events, {len(market.symbols)} "
+            f"symbols: {names}) "
+            f"{pace}{', looping' if cfg.loop else ''}, from the first subscribe ({auth}); "
+            "Ctrl-C to stop",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"argus: simulating {len(market.symbols)} symbols at "
+            f"{simulator.config.rate:g} events/s each ({auth}); Ctrl-C to stop",
+            file=sys.stderr,
+        )
     modes = chaos_modes(simulator.config.chaos)
     if modes:
         print(f"argus: chaos: {', '.join(modes)}", file=sys.stderr)

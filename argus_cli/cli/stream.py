@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..client import WebSocketClient
     from ..config import Resolved
     from ..events import Event
+    from ..sinks import Sink
     from .board import Board
     from .runtime import Outcome
 
@@ -334,7 +335,12 @@ def run(options: StreamOptions) -> int:
     return run_async(run_stream(options))
 
 
-async def run_stream(options: StreamOptions) -> int:
+async def run_stream(
+    options: StreamOptions,
+    make_output: Callable[[Outcome, list[WebSocketClient]], StreamOutput] | None = None,
+) -> int:
+    """Stream ``options``' feeds into ``StreamOutput`` (the table or JSON lines), or
+    into what ``make_output(outcome, clients)`` builds (``argus record``'s)."""
     import asyncio
 
     from ..client import WebSocketClient
@@ -355,7 +361,10 @@ async def run_stream(options: StreamOptions) -> int:
         [s for feed in feeds for s in feed.symbols],
         [client.source for client, feed in zip(clients, feeds, strict=True) for _ in feed.symbols],
     )
-    output = StreamOutput(outcome, board if options.table else None, options.count)
+    if make_output is not None:
+        output = make_output(outcome, clients)
+    else:
+        output = StreamOutput(outcome, board if options.table else None, options.count)
 
     def on_error(_: dict[str, Any]) -> None:
         if not any(c.subscriptions for c in clients) and not outcome.done.is_set():
@@ -445,7 +454,11 @@ class StreamOutput:
     A reader that goes away (``| head``) ends the command normally; any other
     failure to write stops the stream with a ``SinkError`` (exit 1)."""
 
-    def __init__(self, outcome: Outcome, board: Board | None, limit: int | None) -> None:
+    def __init__(
+        self, outcome: Outcome, board: Board | None, limit: int | None, sink: Sink | None = None
+    ) -> None:
+        """Events go to ``board`` if given, else to ``sink`` (by default JSON lines on
+        standard output)."""
         import asyncio
 
         from ..protocol import rules
@@ -456,7 +469,9 @@ class StreamOutput:
         self.board = board
         self.limit = limit
         self.seen = 0
-        self.jsonl = JsonLinesSink() if board is None else None
+        self.jsonl: Sink | None = None
+        if board is None:
+            self.jsonl = sink if sink is not None else JsonLinesSink()
         self.data_types = frozenset(rules.DATA_TYPES)
         self.closed = OutputClosed  # the reader went away (names loaded with the stream)
 

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -136,6 +136,9 @@ class WebSocketClient:
         self.connection_id: str | None = None
         self.last_error: str | None = None
         self._connected_at: float | None = None
+        # Called with each frame as received (text or bytes) and its receive time, before
+        # decoding, when set: what ``argus record --raw`` keeps. Keep it cheap (the hot path).
+        self.raw_frame: Callable[[str | bytes, float], None] | None = None
 
     def __repr__(self) -> str:
         return f"<WebSocketClient {self.config.safe_url} {self.state.value}>"
@@ -508,6 +511,8 @@ class WebSocketClient:
     def _on_frame(self, frame: str | bytes) -> Awaitable[None] | None:
         """Decode (provider), check and stamp (pipeline), queue (buffer). The hot path."""
         now = time.time()
+        if self.raw_frame is not None:
+            self.raw_frame(frame, now)
         return self._accept(self.provider.receive(frame, now), now)
 
     def _accept(self, received: Received, now: float) -> Awaitable[None] | None:

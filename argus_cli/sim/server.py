@@ -25,6 +25,11 @@ UTC time the market was made, ISO form, plus 8 random hex digits. It is made
 once with the market, so it stays the same on every connection while the seq
 counters live, and differs between two ``Simulator`` instances.
 
+``replay=path`` serves a recording instead of the market model
+(``recorded.RecordedMarket``): paced by ``speed``, from ``replay_delay`` after
+the first subscribe, again from the start with ``loop``; sessions, resume,
+conflation and filters work on its events as on the model's.
+
 Config values that name symbols are checked against the market: ``chaos``
 muting a symbol the simulator does not serve is a ``ChaosSpecError``.
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import os
 import random
 import secrets
@@ -42,6 +48,7 @@ import time
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, assert_never
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -51,6 +58,7 @@ from ..client.redact import install_log_redaction
 from ..exceptions import ChaosSpecError
 from .chaos import AbortAll, Chaos, ChaosAction, CloseAll, EndStall, StartStall
 from .market import Event, Market
+from .recorded import RecordedMarket
 from .session import Route, Session
 
 log = logging.getLogger("argus_cli.sim")
@@ -84,6 +92,10 @@ class SimulatorConfig:
     tick: float = 0.005
     chaos: str | None = None
     ssl: ssl_module.SSLContext | None = None  # serve wss:// (used by tests)
+    replay: str | Path | None = None  # serve this recording instead of the market model
+    speed: float | None = 1.0  # replay pacing: x the recorded pace; None: as fast as possible
+    loop: bool = False  # replay: start the recording again at its end
+    replay_delay: float = 0.2  # replay: seconds from the first subscribe to the first event
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -94,6 +106,10 @@ class SimulatorConfig:
             raise ValueError(f"send_queue must be >= 1 message, not {self.send_queue}")
         if self.drain_timeout <= 0:
             raise ValueError(f"drain_timeout must be > 0 seconds, not {self.drain_timeout}")
+        if self.speed is not None and not (self.speed > 0 and math.isfinite(self.speed)):
+            raise ValueError(f"speed must be > 0 (or None: as fast as possible), not {self.speed}")
+        if not self.replay_delay >= 0:
+            raise ValueError(f"replay_delay must be >= 0 seconds, not {self.replay_delay}")
 
 
 def new_epoch() -> str:
@@ -110,7 +126,12 @@ class Simulator:
         self._expected_auth = f"Bearer {key}".encode() if key else None
         if key:  # websockets logs handshake headers at DEBUG: never the server's key
             install_log_redaction(key)
-        self.market = Market(config.symbols, seed=config.seed, ring_size=config.ring_size)
+        self.market: Market | RecordedMarket
+        if config.replay is not None:
+            self.market = RecordedMarket(config.replay, ring_size=config.ring_size)
+        else:
+            self.market = Market(config.symbols, seed=config.seed, ring_size=config.ring_size)
+        self.subscribed = asyncio.Event()  # set at the first subscribe: a replay starts then
         self.epoch = new_epoch()
         self.chaos = Chaos.parse(config.chaos, seed=config.seed) if config.chaos else None
         if self.chaos is not None:
@@ -239,6 +260,7 @@ class Simulator:
 
     def attach(self, route: Route, symbols: Iterable[str] | None = None) -> None:
         """Start live delivery of ``symbols`` (default: all the route's) to the route."""
+        self.subscribed.set()
         for symbol in route.sub.symbols if symbols is None else symbols:
             self.routes.setdefault(symbol, {})[route] = None
 
@@ -303,6 +325,9 @@ class Simulator:
         return len(snapshot)
 
     async def _drive(self) -> None:
+        if isinstance(self.market, RecordedMarket):
+            await self._drive_recorded(self.market)
+            return
         loop = asyncio.get_running_loop()
         cfg = self.config
         market = self.market
@@ -329,3 +354,35 @@ class Simulator:
                     if work >= PUBLISH_SLICE:  # a long fan-out lets the loop breathe
                         work = 0
                         await asyncio.sleep(0)
+
+    async def _drive_recorded(self, market: RecordedMarket) -> None:
+        """Publish the recording's events at its pace (by ``received``, x ``speed``),
+        from ``replay_delay`` after the first subscribe; again from the start with ``loop``."""
+        await self.subscribed.wait()
+        # a client's several subscribes, sent together, all see the first event
+        await asyncio.sleep(self.config.replay_delay)
+        loop = asyncio.get_running_loop()
+        speed = self.config.speed
+        while True:
+            start: float | None = None  # loop time of the pass's first event
+            first_at = 0.0
+            work = 0
+            for tick in market.ticks():
+                if start is None:
+                    start, first_at = loop.time(), tick.at
+                elif speed is not None:
+                    delay = start + max(0.0, tick.at - first_at) / speed - loop.time()
+                    if delay > 0:
+                        work = 0
+                        await asyncio.sleep(delay)
+                chaos = self.chaos
+                if chaos is not None and chaos.muted(tick.symbol):
+                    continue
+                work += 1 + self.publish(market.event(tick))
+                if work >= PUBLISH_SLICE:  # a long fan-out lets the loop breathe
+                    work = 0
+                    await asyncio.sleep(0)
+            if not self.config.loop:
+                log.info("replay of %s finished", market.path)
+                return
+            await asyncio.sleep(0)

@@ -194,9 +194,11 @@ def test_no_server_hint_points_to_serve_and_demo() -> None:
 
 
 def test_an_unknown_symbol_points_to_argus_symbols() -> None:
+    # --count 100 (~0.5 s of AAPL at this rate): the refusal, answered with the
+    # subscribe, is said long before; with --count 1 the stream could end first
     with ThreadedSim(rate=100.0) as sim:
         result = runner.invoke(
-            app, ["stream", "AAPL", "XYZQ", "--url", sim.url, "--json", "--count", "1"]
+            app, ["stream", "AAPL", "XYZQ", "--url", sim.url, "--json", "--count", "100"]
         )
     assert result.exit_code == 0, result.output
     assert "XYZQ: refused by the server (invalid_symbol)" in result.output

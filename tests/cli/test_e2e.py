@@ -272,9 +272,13 @@ def test_stdout_nobody_reads_never_freezes_or_grows(tmp_path: Path) -> None:
         try:
             state_file = tmp_path / "run" / "argus" / f"stream-{proc.pid}.json"
             wait_for(state_file.exists)
-            time.sleep(2.0)  # let the pipe and every buffer fill (observing, not syncing)
+
+            def paused() -> bool:  # the pipe and the queue are full: reading paused
+                return bool(json.loads(state_file.read_text()).get("backpressure_pauses"))
+
+            wait_for(paused, 20)
             first = rss_kib(proc.pid)
-            time.sleep(3.0)
+            time.sleep(2.0)  # a window to watch memory in (observing, not syncing)
             second = rss_kib(proc.pid)
             # the event loop still runs: stats keep being published
             stats = json.loads(state_file.read_text())

@@ -29,12 +29,19 @@ HEARTBEAT = 0.4
 TIMEOUT = 0.4
 
 
+PROTOCOL_LEVEL_CHAOS = frozenset({"garbage", "dup-seq", "skip-seq"})  # not the transport's
+
+
 @pytest.fixture(autouse=True, params=["websockets", "picows"])
 def transport_name(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every fault here, on both transports (the default is picows where installed)."""
     name = str(request.param)
     if name == "picows" and importlib.util.find_spec("picows") is None:
         pytest.skip("picows is not installed")
+    spec = getattr(request.node, "callspec", None)
+    mode = str(spec.params.get("spec", "")) if spec is not None else ""
+    if name == "websockets" and mode.split("=")[0] in PROTOCOL_LEVEL_CHAOS:
+        pytest.skip("protocol-level chaos: the same on any transport (run on picows)")
     chosen = make_transport(name)
     monkeypatch.setattr(
         "argus_cli.client.connection.make_transport", lambda _: make_transport(name)

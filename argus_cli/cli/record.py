@@ -1,0 +1,304 @@
+"""``argus record SYMBOL... -o FILE``: keep a feed on disk, as the JSON lines
+``argus stream --json`` prints (compressed by the file's name: ``.zst``, ``.gz``).
+
+The sources are ``stream``'s (its functions, imported: profiles, ``--provider``,
+``PROVIDER:SYMBOL``, ``--url``, ``--types``, ``--count``, ``--duration``, ...); the
+file is written by ``argus_cli.sinks.recorder.Recorder`` (crash safety, rotation,
+the ``--raw`` sidecar: see there). A write error (a full disk, a file-size limit,
+the file or its directory removed) ends the command with one line and exit 1;
+the file holds what was recorded up to its last flush (at most a second before).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from . import exit_codes, options
+from .stream import _at_least_one
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Sequence
+
+    from ..client import WebSocketClient
+    from ..events import Event
+    from ..sinks.recorder import Recorder
+    from .runtime import Outcome
+    from .stream import StreamOptions, StreamOutput
+
+__all__ = ["RECORD_HELP", "parse_rotate", "record"]
+
+RECORD_HELP = (
+    "Record a feed to a file: the JSON lines `argus stream --json` prints, compressed "
+    "when FILE ends in .zst or .gz.\n\n"
+    "\b\nExamples:\n"
+    "  argus record AAPL MSFT -o day.jsonl.zst          # until Ctrl-C\n"
+    "  argus record coinbase:BTC-USD -o btc.jsonl.gz --raw --duration 3600\n"
+    "  argus record AAPL -o ticks.jsonl --rotate 1h     # ticks-20261129T151300Z.jsonl, ...\n"
+    "  argus record AAPL -o ticks.jsonl.zst --rotate 100MB\n"
+    "  zstdcat day.jsonl.zst | jq -c 'select(.type==\"price\")'\n\n"
+    + exit_codes.EXIT_CODES_HELP
+    + " A recording that cannot be written (disk full, file too large, "
+    "directory removed) exits 1; the file is complete up to its last flush."
+)
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BYTES = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_ROTATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
+PROGRESS_EVERY = 0.5
+
+
+def parse_rotate(values: list[str] | None) -> tuple[float | None, int | None]:
+    """``--rotate``'s (seconds, bytes): ``90s``, ``30m``, ``1h``, ``1d``; ``500KB``,
+    ``100MB``, ``1GB`` (powers of 1000) or ``KiB``/``MiB``/``GiB`` (of 1024)."""
+    seconds: float | None = None
+    size: int | None = None
+    for value in values or []:
+        match = _ROTATE.fullmatch(value)
+        unit = match.group(2).lower() if match else ""
+        if match is None or (unit not in _SECONDS and unit not in _BYTES):
+            raise typer.BadParameter(
+                f"{value!r}: give a time (30m, 1h, 1d) or a size (100MB, 1GB)",
+                param_hint="'--rotate'",
+            )
+        number = float(match.group(1))
+        if number <= 0:
+            raise typer.BadParameter(f"{value!r} is not more than 0", param_hint="'--rotate'")
+        if unit in _SECONDS:
+            seconds = number * _SECONDS[unit]
+        else:
+            size = max(1, int(number * _BYTES[unit]))
+    return seconds, size
+
+
+def record(
+    symbols: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SYMBOL",
+            help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="The recording (.zst: zstandard, .gz: gzip, else plain JSON lines).",
+            show_default=False,
+        ),
+    ],
+    profile: options.Profile = None,
+    config: options.ConfigFile = None,
+    url: options.Url = None,
+    provider: options.Provider = None,
+    rest_url: options.RestUrl = None,
+    transport: options.Transport = None,
+    types: Annotated[
+        str | None,
+        typer.Option(
+            "--types",
+            metavar="TYPES",
+            help="Comma list of price,volume,orderbook [env: ARGUS_TYPES].",
+        ),
+    ] = None,
+    frequency: Annotated[
+        str | None,
+        typer.Option(
+            "--frequency", metavar="FREQ", help="realtime, 1s, 5s or 1m [env: ARGUS_FREQUENCY]."
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count", metavar="N", callback=_at_least_one, help="Stop after N data messages."
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration",
+            metavar="SECONDS",
+            callback=options.positive_seconds("--duration", 0.001),
+            help="Stop after SECONDS.",
+        ),
+    ] = None,
+    rotate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rotate",
+            metavar="EVERY",
+            help="A new file every time span (1h) or size of lines (100MB); names carry "
+            "the UTC start time. May be given twice (a time and a size).",
+            show_default=False,
+        ),
+    ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Also keep each provider frame verbatim, with its receive time, in "
+            "FILE's sidecar <stem>.frames.jsonl[.zst|.gz].",
+        ),
+    ] = False,
+    allow_insecure_key: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-key", help="Allow sending the key over ws:// to a remote host."
+        ),
+    ] = False,
+) -> None:
+    """Record a feed to a file (JSON lines, compressed by the file's name)."""
+    from ..protocol import rules
+    from .stream import StreamOptions, parse_feeds, parse_types, plan_feeds
+
+    wanted = parse_feeds(symbols)
+    if frequency is not None and rules.check_frequency(frequency):
+        raise typer.BadParameter("expected realtime, 1s, 5s or 1m", param_hint="--frequency")
+    data_types = parse_types(types)
+    rotate_seconds, rotate_bytes = parse_rotate(rotate)
+    if not output or output == "-":
+        raise typer.BadParameter(
+            "give a file name (`argus stream --json` writes to standard output)",
+            param_hint="'--output'",
+        )
+    flags: dict[str, Any] = {
+        "connection.url": url,
+        "connection.provider": provider.lower() if provider else None,
+        "connection.rest_url": rest_url,
+        "connection.transport": transport,
+        "subscription.data_types": data_types,
+        "subscription.update_frequency": frequency,
+    }
+    if allow_insecure_key:
+        flags["connection.allow_insecure_key"] = True
+    feeds = plan_feeds(wanted, profile, config, flags, data_types is not None)
+    stream_options = StreamOptions(
+        symbols=[s for feed in feeds for s in feed.symbols],
+        settings=feeds[0].settings,
+        feeds=feeds,
+        table=False,
+        count=count,
+        duration=duration,
+    )
+    code = run(stream_options, output, rotate_seconds, rotate_bytes, raw)
+    raise typer.Exit(code)
+
+
+def run(
+    stream_options: StreamOptions,
+    path: str,
+    rotate_seconds: float | None,
+    rotate_bytes: int | None,
+    raw: bool,
+) -> int:
+    import signal
+
+    from ..sinks.recorder import Recorder
+    from .runtime import run_async, setup_logging
+    from .stream import StreamOutput, run_stream
+
+    setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: EFBIG (an error), not death
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    progress = sys.stderr is not None and sys.stderr.isatty()
+
+    def make_output(outcome: Outcome, clients: list[WebSocketClient]) -> StreamOutput:
+        def stop(error: Exception) -> None:
+            outcome.finish(exit_codes.RUNTIME_FAILURE, str(error))
+
+        recorder = Recorder(
+            path, rotate_seconds=rotate_seconds, rotate_bytes=rotate_bytes, raw=raw, on_error=stop
+        )
+        if raw:
+            for client in clients:
+                source = client.source
+                client.raw_frame = lambda frame, now, s=source: recorder.keep_frame(s, frame, now)
+        return StreamOutput(outcome, None, stream_options.count, Recording(recorder, progress))
+
+    return run_async(run_stream(stream_options, make_output))
+
+
+class Recording:
+    """The recorder, with the progress line on stderr (a terminal only) while it runs."""
+
+    def __init__(self, recorder: Recorder, progress: bool) -> None:
+        self.recorder = recorder
+        self.progress = progress
+        self._painter: asyncio.Task[None] | None = None
+        self._started = 0.0
+
+    async def open(self) -> None:
+        import asyncio
+        import time
+
+        await self.recorder.open()
+        self._started = time.monotonic()
+        if self.progress:
+            self._painter = asyncio.create_task(self._paint(), name="argus-record-progress")
+
+    async def write(self, events: Sequence[Event]) -> None:
+        await self.recorder.write(events)
+
+    async def close(self) -> None:
+        import asyncio
+        from contextlib import suppress
+
+        painter, self._painter = self._painter, None
+        if painter is not None:
+            painter.cancel()
+            with suppress(asyncio.CancelledError):
+                await painter
+        try:
+            await self.recorder.close()
+        finally:
+            if painter is not None:
+                from . import stderr
+
+                stderr.write(self.line() + "\n")
+
+    def line(self) -> str:
+        import time
+
+        from .safe_text import shown
+
+        recorder = self.recorder
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        rate = recorder.messages / elapsed
+        return (
+            f"\rrecording: {recorder.messages:,} messages, {_size(recorder.bytes)}, "
+            f"{rate:,.0f}/s -> {shown(recorder.current)}\x1b[K"
+        )
+
+    async def _paint(self) -> None:
+        import asyncio
+
+        from . import stderr
+
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY)
+            stderr.write(self.line())
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
