@@ -188,11 +188,18 @@ class WebSocketClient:
     async def disconnect(self) -> None:
         """Close with code 1000, stop reconnecting and cancel background tasks.
 
-        What is buffered is dropped and frames still arriving are read past, not
-        delivered; the server's answer to the close frame is awaited at most
-        ``CLOSE_WAIT`` seconds, then the socket is dropped."""
+        Delivery stops first: no handler or sink is called once this starts (so
+        they never see a later message after dropped ones). What is buffered is
+        dropped and frames still arriving are read past, not delivered; the
+        server's answer to the close frame is awaited at most ``CLOSE_WAIT``
+        seconds, then the socket is dropped."""
         if self._supervisor is not None:
             self._supervisor.closing = True
+        dispatch = self._dispatch_task
+        if dispatch is not None and dispatch is not asyncio.current_task():
+            dispatch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await dispatch
         if self._buffer is not None:
             self._buffer.clear()
         link = self._link

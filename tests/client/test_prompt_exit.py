@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from argus_cli import ConnectionState, SubscriptionConfig, WebSocketClient
 from argus_cli.client.connection import CLOSE_WAIT
 from argus_cli.client.transports import Transport, make_transport
+from argus_cli.testing.seqcheck import check
 from tests.client.helpers import fast_config, wait_until
 
 pytestmark = pytest.mark.timeout(20)
@@ -228,3 +229,30 @@ async def test_a_server_that_answers_in_time_sees_a_clean_1000(transport: Transp
         await wait_until(lambda: bool(closed), 2)
     assert closed == [(1000, "client disconnect", True)]
     assert client.state is ConnectionState.DISCONNECTED
+
+
+async def test_no_handler_runs_once_disconnect_starts(transport: Transport) -> None:
+    """disconnect() drops what is queued: a handler must then see nothing more, or it
+    would see a later message after the dropped ones (a hole it cannot tell). Against a
+    firehose with a slow handler the queue is full and the reader waits on it; clearing
+    the queue releases the reader, so delivery must have stopped before."""
+    async with firehose(None) as (url, _):
+        client = WebSocketClient(
+            fast_config(url, queue_size=50, heartbeat_interval=5, timeout=2), transport=transport
+        )
+        seen: list[dict[str, Any]] = []
+
+        async def slow(msg: dict[str, Any]) -> None:
+            seen.append(msg)
+            await asyncio.sleep(0.0005)  # slower than the feed: the queue stays full
+
+        assert await client.connect()
+        await client.subscribe("s1", SubscriptionConfig(["AAPL"], ["price"]))
+        client.add_message_handler("price", slow)  # once subscribed: the reply got through
+        await wait_until(lambda: len(seen) >= 300, 5)
+        await client.disconnect()
+        delivered = len(seen)
+        await asyncio.sleep(0.1)  # a window to observe: nothing may arrive after disconnect
+    assert len(seen) == delivered
+    report = check(seen)
+    assert report.lost == 0 and report.duplicated == 0, report.holes
