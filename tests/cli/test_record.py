@@ -175,3 +175,40 @@ def test_bad_rotate_and_missing_directory(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         f"argus: cannot create {out}: No such file or directory"
     ]
+
+
+def test_round_trip_record_replay_and_serve_replay(tmp_path: Path) -> None:
+    """Issue 12: record from the simulator, then `replay --json` prints the identical
+    lines, and `serve --replay` feeds `stream` the recorded prices with contiguous seq."""
+    env = argus_env(tmp_path)
+    out = tmp_path / "trip.jsonl.zst"
+    with ThreadedSim(rate=400.0) as sim:
+        made = run_argus(["record", "AAPL", "MSFT", "--url", sim.url, "-o", str(out),
+                          "--count", "200"], env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    lines = list(read_lines(out))
+    played = run_argus(["replay", str(out), "--speed", "max", "--json"], env)
+    assert played.returncode == 0, played.stderr
+    assert played.stdout.encode().splitlines() == lines  # byte for byte
+    serve = subprocess.Popen(
+        [*ARGUS, "serve", "--port", "0", "--replay", str(out), "--speed", "max"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        url = serve.stdout.readline().strip()
+        assert url.startswith("ws://"), url
+        streamed = run_argus(["stream", "AAPL", "MSFT", "--url", url, "--json",
+                              "--types", "price", "--count", "40"], env)  # fmt: skip
+    finally:
+        serve.terminate()
+        serve.wait(10)
+    assert streamed.returncode == 0, streamed.stderr
+    events = parse_lines(streamed.stdout)
+    recorded_prices = {
+        (e["symbol"], e["price"]) for e in map(json.loads, lines) if e["type"] == "price"
+    }
+    assert {(e["symbol"], e["price"]) for e in events} <= recorded_prices
+    for symbol in ("AAPL", "MSFT"):
+        seqs = [e["seq"] for e in events if e["symbol"] == symbol]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # contiguous
