@@ -112,6 +112,13 @@ def _choice(option: str, allowed: Iterable[str]) -> Any:
     return check
 
 
+def at_least_one(value: int | None) -> int | None:
+    """``--count``: at least 1 (``min=1`` would print ``<int range> [x>=1]``)."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a count: give 1 or more", param_hint="'--count'")
+    return value
+
+
 def positive_seconds(option: str, minimum: float) -> Any:
     """A callback: a number of seconds of at least ``minimum`` (``min=`` would print
     ``<float range> [x>=...]`` in the usage)."""
@@ -197,4 +204,47 @@ Transport = Annotated[
         help="auto (picows where installed), picows or websockets [env: ARGUS_TRANSPORT].",
         show_default=False,
     ),
+]
+
+
+# --- the source options stream and record share --------------------------------------
+
+Symbols = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="SYMBOL",
+        help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider.",
+        show_default=False,
+    ),
+]
+Types = Annotated[
+    str | None,
+    typer.Option(
+        "--types",
+        metavar="TYPES",
+        help="Comma list of price,volume,orderbook [env: ARGUS_TYPES].",
+    ),
+]
+Frequency = Annotated[
+    str | None,
+    typer.Option(
+        "--frequency", metavar="FREQ", help="realtime, 1s, 5s or 1m [env: ARGUS_FREQUENCY]."
+    ),
+]
+Count = Annotated[
+    int | None,
+    typer.Option("--count", metavar="N", callback=at_least_one, help="Stop after N data messages."),
+]
+Duration = Annotated[
+    float | None,
+    typer.Option(
+        "--duration",
+        metavar="SECONDS",
+        callback=positive_seconds("--duration", 0.001),
+        help="Stop after SECONDS.",
+    ),
+]
+AllowInsecureKey = Annotated[
+    bool,
+    typer.Option("--allow-insecure-key", help="Allow sending the key over ws:// to a remote host."),
 ]

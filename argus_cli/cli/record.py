@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from . import exit_codes, options
-from .stream import _at_least_one
 
 if TYPE_CHECKING:
     import asyncio
@@ -85,14 +84,7 @@ def parse_rotate(values: list[str] | None) -> tuple[float | None, int | None]:
 
 
 def record(
-    symbols: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="SYMBOL",
-            help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider.",
-            show_default=False,
-        ),
-    ],
+    symbols: options.Symbols,
     output: Annotated[
         str,
         typer.Option(
@@ -109,35 +101,10 @@ def record(
     provider: options.Provider = None,
     rest_url: options.RestUrl = None,
     transport: options.Transport = None,
-    types: Annotated[
-        str | None,
-        typer.Option(
-            "--types",
-            metavar="TYPES",
-            help="Comma list of price,volume,orderbook [env: ARGUS_TYPES].",
-        ),
-    ] = None,
-    frequency: Annotated[
-        str | None,
-        typer.Option(
-            "--frequency", metavar="FREQ", help="realtime, 1s, 5s or 1m [env: ARGUS_FREQUENCY]."
-        ),
-    ] = None,
-    count: Annotated[
-        int | None,
-        typer.Option(
-            "--count", metavar="N", callback=_at_least_one, help="Stop after N data messages."
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            metavar="SECONDS",
-            callback=options.positive_seconds("--duration", 0.001),
-            help="Stop after SECONDS.",
-        ),
-    ] = None,
+    types: options.Types = None,
+    frequency: options.Frequency = None,
+    count: options.Count = None,
+    duration: options.Duration = None,
     rotate: Annotated[
         list[str] | None,
         typer.Option(
@@ -156,38 +123,20 @@ def record(
             "FILE's sidecar <stem>.frames.jsonl[.zst|.gz].",
         ),
     ] = False,
-    allow_insecure_key: Annotated[
-        bool,
-        typer.Option(
-            "--allow-insecure-key", help="Allow sending the key over ws:// to a remote host."
-        ),
-    ] = False,
+    allow_insecure_key: options.AllowInsecureKey = False,
 ) -> None:
     """Record a feed to a file (JSON lines, compressed by the file's name)."""
-    from ..protocol import rules
-    from .stream import StreamOptions, parse_feeds, parse_types, plan_feeds
+    from .stream import StreamOptions, parse_feeds, plan_feeds, source_flags
 
     wanted = parse_feeds(symbols)
-    if frequency is not None and rules.check_frequency(frequency):
-        raise typer.BadParameter("expected realtime, 1s, 5s or 1m", param_hint="--frequency")
-    data_types = parse_types(types)
+    flags = source_flags(url, provider, rest_url, transport, types, frequency, allow_insecure_key)
     rotate_seconds, rotate_bytes = parse_rotate(rotate)
     if not output or output == "-":
         raise typer.BadParameter(
             "give a file name (`argus stream --json` writes to standard output)",
             param_hint="'--output'",
         )
-    flags: dict[str, Any] = {
-        "connection.url": url,
-        "connection.provider": provider.lower() if provider else None,
-        "connection.rest_url": rest_url,
-        "connection.transport": transport,
-        "subscription.data_types": data_types,
-        "subscription.update_frequency": frequency,
-    }
-    if allow_insecure_key:
-        flags["connection.allow_insecure_key"] = True
-    feeds = plan_feeds(wanted, profile, config, flags, data_types is not None)
+    feeds = plan_feeds(wanted, profile, config, flags, types is not None)
     stream_options = StreamOptions(
         symbols=[s for feed in feeds for s in feed.symbols],
         settings=feeds[0].settings,

@@ -154,11 +154,31 @@ def plan_feeds(
     return feeds
 
 
-def _at_least_one(value: int | None) -> int | None:
-    """``--count``: at least 1 (``min=1`` would print ``<int range> [x>=1]``)."""
-    if value is not None and value < 1:
-        raise typer.BadParameter(f"{value} is not a count: give 1 or more", param_hint="'--count'")
-    return value
+def source_flags(
+    url: str | None,
+    provider: str | None,
+    rest_url: str | None,
+    transport: str | None,
+    types: str | None,
+    frequency: str | None,
+    allow_insecure_key: bool,
+) -> dict[str, Any]:
+    """The settings the source options name (stream and record share them), checked."""
+    from ..protocol import rules
+
+    if frequency is not None and rules.check_frequency(frequency):
+        raise typer.BadParameter("expected realtime, 1s, 5s or 1m", param_hint="--frequency")
+    flags: dict[str, Any] = {
+        "connection.url": url,
+        "connection.provider": provider.lower() if provider else None,
+        "connection.rest_url": rest_url,
+        "connection.transport": transport,
+        "subscription.data_types": parse_types(types),
+        "subscription.update_frequency": frequency,
+    }
+    if allow_insecure_key:
+        flags["connection.allow_insecure_key"] = True
+    return flags
 
 
 def check_conflicts(
@@ -202,34 +222,15 @@ def parse_types(raw: str | None) -> list[str] | None:
 
 def stream(
     ctx: typer.Context,
-    symbols: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="SYMBOL",
-            help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider.",
-            show_default=False,
-        ),
-    ],
+    symbols: options.Symbols,
     profile: options.Profile = None,
     config: options.ConfigFile = None,
     url: options.Url = None,
     provider: options.Provider = None,
     rest_url: options.RestUrl = None,
     transport: options.Transport = None,
-    types: Annotated[
-        str | None,
-        typer.Option(
-            "--types",
-            metavar="TYPES",
-            help="Comma list of price,volume,orderbook [env: ARGUS_TYPES].",
-        ),
-    ] = None,
-    frequency: Annotated[
-        str | None,
-        typer.Option(
-            "--frequency", metavar="FREQ", help="realtime, 1s, 5s or 1m [env: ARGUS_FREQUENCY]."
-        ),
-    ] = None,
+    types: options.Types = None,
+    frequency: options.Frequency = None,
     min_price: Annotated[
         float | None, typer.Option("--min-price", metavar="PRICE", help="Price filter.")
     ] = None,
@@ -245,31 +246,13 @@ def stream(
             "--format", metavar="FORMAT", help="auto (table on a terminal), table or jsonl."
         ),
     ] = "auto",
-    count: Annotated[
-        int | None,
-        typer.Option(
-            "--count", metavar="N", callback=_at_least_one, help="Stop after N data messages."
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            metavar="SECONDS",
-            callback=options.positive_seconds("--duration", 0.001),
-            help="Stop after SECONDS.",
-        ),
-    ] = None,
+    count: options.Count = None,
+    duration: options.Duration = None,
     demo: Annotated[
         bool, typer.Option("--demo", help="Start the simulator in-process and stream from it.")
     ] = False,
     no_color: options.NoColor = False,
-    allow_insecure_key: Annotated[
-        bool,
-        typer.Option(
-            "--allow-insecure-key", help="Allow sending the key over ws:// to a remote host."
-        ),
-    ] = False,
+    allow_insecure_key: options.AllowInsecureKey = False,
 ) -> None:
     """Stream live market data: a table in a terminal, JSON lines when piped."""
     from ..protocol import rules
@@ -280,9 +263,7 @@ def stream(
         raise typer.BadParameter(
             f"{format_!r} is not one of auto, table, jsonl", param_hint="'--format'"
         )
-    if frequency is not None and rules.check_frequency(frequency):
-        raise typer.BadParameter("expected realtime, 1s, 5s or 1m", param_hint="--frequency")
-    data_types = parse_types(types)
+    flags = source_flags(url, provider, rest_url, transport, types, frequency, allow_insecure_key)
     filters: dict[str, float] | None = None
     if min_price is not None or max_price is not None:
         filters = {}
@@ -293,24 +274,14 @@ def stream(
         reason = rules.check_filters(filters)
         if reason:
             raise typer.BadParameter(reason, param_hint="--min-price/--max-price")
-    flags: dict[str, Any] = {
-        "connection.url": url,
-        "connection.provider": provider.lower() if provider else None,
-        "connection.rest_url": rest_url,
-        "connection.transport": transport,
-        "subscription.data_types": data_types,
-        "subscription.update_frequency": frequency,
-        "subscription.filters": filters,
-    }
-    if allow_insecure_key:
-        flags["connection.allow_insecure_key"] = True
+    flags["subscription.filters"] = filters
     if demo and provider:
         raise options.conflict("--demo", "--provider", "--demo streams from the simulator")
     if demo and any(p for p, _ in wanted):
         raise options.conflict(
             "--demo", "PROVIDER:SYMBOL", "--demo streams from the simulator (provider argus)"
         )
-    feeds = plan_feeds(wanted, profile, config, flags, data_types is not None)
+    feeds = plan_feeds(wanted, profile, config, flags, types is not None)
     table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
     if json_:
         table = False
