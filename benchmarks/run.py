@@ -550,6 +550,70 @@ def replay_rate(lines: int) -> None:
     }
 
 
+# --- record ------------------------------------------------------------------------------
+
+
+def record_rate(count: int, rounds: int) -> None:
+    """``argus record -o X.jsonl`` and ``-o X.jsonl.zst`` messages per second beside
+    ``argus stream --json > /dev/null``, on the same firehose (a fresh blast sender per
+    leg: ``count`` price messages, one a frame), the legs taken in turn ``rounds``
+    times, median of each (issue 12: record >= 0.9x stream plain, >= 0.7x zstd). Each
+    leg is its whole process less its start-up (the same command with ``--count 1``)."""
+    import tempfile
+
+    from argus_cli.compressed import read_lines
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
+    argus = argus_command()
+
+    def leg(name: str, tmp: Path) -> tuple[list[str], Path | None]:
+        if name == "stream_json":
+            return ["stream", "--json"], None
+        out = tmp / ("rec.jsonl" if name == "record_plain" else "rec.jsonl.zst")
+        return ["record", "-o", str(out)], out
+
+    def seconds(name: str, tmp: Path, n: int) -> float:
+        command, out = leg(name, tmp)
+        with Sender("--count", str(n), "--batch", "1") as sender:
+            argv = [*argus, command[0], "AAPL", "--url", sender.url, "--types", "price",
+                    "--count", str(n), *command[1:]]  # fmt: skip
+            started = time.perf_counter()
+            subprocess.run(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True,
+                timeout=300,
+            )  # fmt: skip
+            took = time.perf_counter() - started
+        if out is not None:  # every message is in the file, or the figure means nothing
+            assert sum(1 for _ in read_lines(out)) == n, out
+            sizes[name] = out.stat().st_size
+        return took
+
+    names = ("stream_json", "record_plain", "record_zst")
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    sizes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        start_up = {name: min(seconds(name, tmp, 1) for _ in range(2)) for name in names}
+        for _ in range(rounds):
+            for name in names:
+                took = seconds(name, tmp, count)
+                rates[name].append((count - 1) / max(1e-6, took - start_up[name]))
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    RESULTS["record"] = {
+        "messages": count,
+        "rounds": rounds,
+        "stream_json_per_s": round(rate["stream_json"]),
+        "record_plain_per_s": round(rate["record_plain"]),
+        "record_zst_per_s": round(rate["record_zst"]),
+        "plain_ratio": round(rate["record_plain"] / rate["stream_json"], 2),
+        "zst_ratio": round(rate["record_zst"] / rate["stream_json"], 2),
+        "start_up_s": {name: round(value, 3) for name, value in start_up.items()},
+        "plain_bytes_per_message": round(sizes["record_plain"] / count, 1),
+        "zst_bytes_per_message": round(sizes["record_zst"] / count, 1),
+        "all_rates_per_s": {name: [round(v) for v in values] for name, values in rates.items()},
+    }
+
+
 # --- report -------------------------------------------------------------------------------
 
 
@@ -584,6 +648,7 @@ def main() -> None:
         ("prompt_exit", lambda: prompt_exit(1 if quick else 3)),
         ("vs_cryptofeed", lambda: vs_cryptofeed(quick)),
         ("replay", lambda: replay_rate(50_000 if quick else 200_000)),
+        ("record", lambda: record_rate(100_000 if quick else 300_000, 1 if quick else 3)),
     ]
     for name, step in steps:
         print(f"bench: {name}...", file=sys.stderr, flush=True)

@@ -7,6 +7,12 @@ file is written by ``argus_cli.sinks.recorder.Recorder`` (crash safety, rotation
 the ``--raw`` sidecar: see there). A write error (a full disk, a file-size limit,
 the file or its directory removed) ends the command with one line and exit 1;
 the file holds what was recorded up to its last flush (at most a second before).
+
+With ``--raw``, each sidecar file starts with the subscriptions ``stream`` makes
+(``planned_subscriptions``: its ids ``cli-1``, ``cli-2``, ... and symbol groups),
+and a connection made again writes its provider's subscriptions again before its
+first frame (``RawTap``), so ``argus replay --raw`` re-runs the frames through a
+session subscribed as the live one was (``argus_cli.sources.recording``).
 """
 
 from __future__ import annotations
@@ -22,15 +28,22 @@ from . import exit_codes, options
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Sequence
+    from collections.abc import Mapping
+    from typing import Any
 
-    from ..client import WebSocketClient
-    from ..events import Event
+    from ..client import SubscriptionConfig, WebSocketClient
     from ..sinks.recorder import Recorder
     from .runtime import Outcome
-    from .stream import StreamOptions, StreamOutput
+    from .stream import Feed, StreamOptions, StreamOutput
 
-__all__ = ["RECORD_HELP", "parse_rotate", "record"]
+__all__ = [
+    "RECORD_HELP",
+    "RawTap",
+    "parse_rotate",
+    "planned_subscriptions",
+    "record",
+    "subscription_items",
+]
 
 RECORD_HELP = (
     "Record a feed to a file: the JSON lines `argus stream --json` prints, compressed "
@@ -174,13 +187,73 @@ def run(
         recorder = Recorder(
             path, rotate_seconds=rotate_seconds, rotate_bytes=rotate_bytes, raw=raw, on_error=stop
         )
-        if raw:
-            for client in clients:
-                source = client.source
-                client.raw_frame = lambda frame, now, s=source: recorder.keep_frame(s, frame, now)
+        if raw:  # run_stream makes one client per feed, in order
+            for client, feed in zip(clients, stream_options.all_feeds(), strict=True):
+                subs = planned_subscriptions(client, feed)
+                recorder.keep_subscriptions(client.source, subscription_items(client.source, subs))
+                client.raw_frame = RawTap(recorder, client)
         return StreamOutput(outcome, None, stream_options.count, Recording(recorder, progress))
 
     return run_async(run_stream(stream_options, make_output))
+
+
+def planned_subscriptions(client: WebSocketClient, feed: Feed) -> dict[str, SubscriptionConfig]:
+    """The subscriptions ``stream`` makes for ``feed`` on ``client``, by id: as
+    ``runtime.subscribe_all`` makes them (``cli-1``, ``cli-2``, ..., one a symbol
+    group); what a ``--raw`` sidecar starts with."""
+    from ..client import SubscriptionConfig
+    from .runtime import group_symbols
+
+    template = feed.settings.subscription_config(feed.symbols)
+    groups = group_symbols(template.symbols, client.config.max_subscriptions)
+    return {
+        f"cli-{index + 1}": SubscriptionConfig(
+            symbols=group,
+            data_types=template.data_types,
+            update_frequency=template.update_frequency,
+            filters=template.filters,
+        )
+        for index, group in enumerate(groups)
+    }
+
+
+def subscription_items(source: str, subs: Mapping[str, SubscriptionConfig]) -> list[dict[str, Any]]:
+    """``subs`` as a sidecar's ``subscriptions`` items (``Subscription.to_json``)."""
+    from ..sources.recording import Subscription
+
+    return [
+        Subscription(
+            source=source,
+            symbols=tuple(config.symbols),
+            data_types=tuple(config.data_types),
+            id=sub_id,
+            update_frequency=config.update_frequency,
+            filters=config.filters,
+        ).to_json()
+        for sub_id, config in subs.items()
+    ]
+
+
+class RawTap:
+    """A client's ``raw_frame`` hook for ``--raw``: each frame to the recorder, and,
+    at the first frame of a connection made again (``reconnect_count`` moved), the
+    subscriptions it restored, first (the replay opens its session again there)."""
+
+    __slots__ = ("client", "connection", "recorder", "source")
+
+    def __init__(self, recorder: Recorder, client: WebSocketClient) -> None:
+        self.recorder = recorder
+        self.client = client
+        self.source = client.source
+        self.connection = client.reconnect_count  # the first one's: the file starts with it
+
+    def __call__(self, frame: str | bytes, received: float) -> None:
+        client = self.client
+        if client.reconnect_count != self.connection:
+            self.connection = client.reconnect_count
+            items = subscription_items(self.source, client.subscriptions)
+            self.recorder.keep_subscriptions(self.source, items)
+        self.recorder.keep_frame(self.source, frame, received)
 
 
 class Recording:
@@ -188,6 +261,7 @@ class Recording:
 
     def __init__(self, recorder: Recorder, progress: bool) -> None:
         self.recorder = recorder
+        self.write = recorder.write  # the hot path: no coroutine of ours in between
         self.progress = progress
         self._painter: asyncio.Task[None] | None = None
         self._started = 0.0
@@ -200,9 +274,6 @@ class Recording:
         self._started = time.monotonic()
         if self.progress:
             self._painter = asyncio.create_task(self._paint(), name="argus-record-progress")
-
-    async def write(self, events: Sequence[Event]) -> None:
-        await self.recorder.write(events)
 
     async def close(self) -> None:
         import asyncio

@@ -161,7 +161,8 @@ def replay(
         typer.Option(
             "--raw",
             help="Re-normalize the provider frames kept by 'argus record --raw' "
-            "through the provider's adapter.",
+            "through the provider's adapter (FILE: the recording or its "
+            "<stem>.frames.jsonl[.zst|.gz] sidecar, which replays alone).",
         ),
     ] = False,
     count: Annotated[

@@ -27,7 +27,12 @@ Raw frames (``raw=True``, fed by ``keep_frame``): each provider frame verbatim
 with its receive time, one JSON object a line, in the sidecar
 ``<stem>.frames.jsonl<compression>`` next to (and rotating with) its file:
 ``{"received": 1764429180.123, "source": "coinbase", "frame": "<text>"}``, or
-``"frame_b64"`` (standard base64) for a binary frame.
+``"frame_b64"`` (standard base64) for a binary frame. Each sidecar file starts
+with the subscriptions line ``{"subscriptions": [...]}`` (every source's, as last
+given to ``keep_subscriptions``), so each one replays alone; given again once
+the files are open (a reconnect made them again), one source's subscriptions
+are also written as a line of their own, in order among the frames. The format
+is ``argus_cli.sources.recording``'s (its ``Subscription.to_json`` items).
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -104,6 +110,9 @@ class _Files:
         self.main: LineWriter | None = None
         self.side: LineWriter | None = None
         self.identity: tuple[int, int] = (0, 0)
+        # the subscriptions line each sidecar starts with (set on the event loop,
+        # read here when a file opens: one reference, never half written)
+        self.header = b""
         self.started = 0.0
         self.size = 0  # bytes of lines in the current file
         self.flushed = 0  # of which flushed
@@ -121,12 +130,15 @@ class _Files:
         self.main = open_lines(name)
         if self.raw:
             self.side = open_lines(sidecar_name(name))
+            if self.header:
+                self.side.write(self.header)
         info = os.stat(name)
         self.identity = (info.st_dev, info.st_ino)
         self.current, self.started, self.size, self.flushed = name, now, 0, 0
         self.names.append(name)
 
-    def write(self, data: bytes, raw: bytes, flush: bool, now: float) -> None:
+    def write(self, lines: bytearray, frames: bytearray, flush: bool, now: float) -> None:
+        data, raw = bytes(lines), bytes(frames)  # one copy a batch, off the event loop
         if self.main is None:
             self.open_next(now)
         if (
@@ -236,9 +248,11 @@ class Recorder:
         self.bytes = 0  # JSON lines' bytes, before compression
         self.frames = 0  # raw frames kept
         self._files = _Files(self.path, rotate_seconds, rotate_bytes, raw)
-        self._pending: list[bytes] = []
-        self._raw_pending: list[bytes] = []
-        self._queued = 0
+        self._subscriptions: dict[str, list[dict[str, Any]]] = {}  # by source
+        # the lines queued for the worker: appended to in place (no bytes object held
+        # per event), handed over whole by swapping in a new one
+        self._pending = bytearray()
+        self._raw_pending = bytearray()
         self._error: SinkError | None = None
         self._reported = False
         self._closing = False
@@ -257,6 +271,11 @@ class Recorder:
         """Every file opened so far, in order."""
         return list(self._files.names)
 
+    @property
+    def queued(self) -> int:
+        """Bytes encoded and waiting for the writer (``write`` waits past ``high_water``)."""
+        return len(self._pending) + len(self._raw_pending)
+
     async def open(self) -> None:
         """Create the (first) file now, so that a bad path fails before streaming."""
         self._wake = asyncio.Event()
@@ -273,18 +292,20 @@ class Recorder:
         if self._error is not None:
             self._reported = True
             raise self._error
+        pending = self._pending
+        before = len(pending)
         if len(events) == 1:
-            data = _DUMP(events[0], option=_NEWLINE)
-        else:
-            data = b"".join([_DUMP(e, option=_NEWLINE) for e in events])
-        self._pending.append(data)
+            pending += _DUMP(events[0], option=_NEWLINE)
+        else:  # all the batch's lines or none (an event that cannot be encoded raises)
+            pending += b"".join([_DUMP(e, option=_NEWLINE) for e in events])
         self.messages += len(events)
-        self.bytes += len(data)
-        self._queued += len(data)
-        wake, drained = self._wake, self._drained
-        assert wake is not None and drained is not None, "Recorder.write before open"
+        self.bytes += len(pending) - before
+        wake = self._wake
+        assert wake is not None, "Recorder.write before open"
         wake.set()
-        if self._queued > self.high_water:
+        if len(pending) + len(self._raw_pending) > self.high_water:  # self.queued, inline
+            drained = self._drained
+            assert drained is not None
             drained.clear()
             await drained.wait()
             if self._error is not None:
@@ -306,11 +327,28 @@ class Recorder:
                 line = self._b64(source, data, received)
         else:
             line = self._b64(source, frame, received)
-        self._raw_pending.append(line)
+        self._raw_pending += line
         self.frames += 1
-        self._queued += len(line)
         if self._wake is not None:
             self._wake.set()
+
+    def keep_subscriptions(self, source: str, subscriptions: Sequence[Mapping[str, Any]]) -> None:
+        """What ``source``'s connection subscribed to (``raw=True``), as the sidecar's
+        ``subscriptions`` items (``Subscription.to_json``). Given before ``open``: the
+        line the sidecar starts with. Given again later (``source`` connected again):
+        the line every later file starts with, and a line of its own now, naming
+        ``source``'s subscriptions only, in order with the frames."""
+        if not self.raw or self._closing:
+            return
+        items = [dict(item) for item in subscriptions]
+        self._subscriptions[source] = items
+        everything = [item for some in self._subscriptions.values() for item in some]
+        self._files.header = _DUMP({"subscriptions": everything}, option=_NEWLINE)
+        if self._wake is None:  # not open yet: the first file starts with it
+            return
+        line = _DUMP({"subscriptions": items}, option=_NEWLINE)
+        self._raw_pending += line
+        self._wake.set()
 
     @staticmethod
     def _b64(source: str, frame: bytes, received: float) -> bytes:
@@ -335,10 +373,8 @@ class Recorder:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout)
             wake.clear()
-            data, raw = b"".join(self._pending), b"".join(self._raw_pending)
-            self._pending.clear()
-            self._raw_pending.clear()
-            self._queued = 0
+            data, raw = self._pending, self._raw_pending
+            self._pending, self._raw_pending = bytearray(), bytearray()
             drained.set()
             closing = self._closing
             flush = closing or loop.time() - last_flush >= self.flush_interval

@@ -26,17 +26,30 @@ provider's frames in ``FILE.frames.jsonl[.zst|.gz]``, one JSON object a line:
 
 - first, ``{"subscriptions": [{"source": "coinbase", "id": "cli-1", "symbols":
   ["BTC-USD"], "data_types": ["price"], "update_frequency": "realtime",
-  "filters": null}, ...]}``: what the session was asked for (``id``,
-  ``update_frequency`` and ``filters`` optional; ``id`` is the ``sub`` the
-  events carry). The line again later means a new connection made them
-  again (a reconnect: the session is told it opened, then subscribed);
+  "filters": null}, ...]}``: what each provider's connection subscribed to
+  (``Subscription``; ``id``, ``update_frequency`` and ``filters`` optional
+  here, always written by ``argus record --raw``; ``id`` is the ``sub`` the
+  events carry). Every file of a rotated recording starts with it, so each
+  one replays alone. The line again later, naming one provider's
+  subscriptions, means that provider's connection was made again (a
+  reconnect: its session is told it opened, then subscribed; the others are
+  left as they are);
 - ``{"received": t, "source": "coinbase", "frame": "<text>"}`` for a text
   frame, ``"frame_b64"`` for a binary one (base64).
 
 Any other line is skipped and counted as malformed.
 
-Without a subscriptions line, they are taken from the normalized recording
-beside the sidecar (each ``sub`` with the symbols and types it delivered).
+Without a subscriptions line (a sidecar written before argus wrote one), they
+are taken from the normalized recording beside the sidecar (each ``sub`` with
+the symbols and types it delivered).
+
+Replayed events carry each frame's recorded receive time as ``received`` (the
+time the live client stamped them with; nothing is stamped anew), and only what
+a sink is given (data and gaps), so a sidecar re-normalized gives the
+recording's lines byte for byte, then the events of any frame read after the
+recording stopped taking them (past ``--count``, or while the command stopped).
+Each file starts a fresh session: a rotated file replayed alone is a client
+that joined there, without state an earlier file held (a book's snapshot).
 """
 
 from __future__ import annotations
@@ -302,14 +315,27 @@ async def paced(
 
 @dataclass(frozen=True)
 class Subscription:
-    """One subscription a raw recording's session was asked for."""
+    """One subscription a raw recording's session was asked for: an item of the
+    sidecar's ``subscriptions`` line (``to_json`` writes it, ``from_json`` reads it)."""
 
     source: str
     symbols: tuple[str, ...]
     data_types: tuple[str, ...]
     id: str = "raw-1"
     update_frequency: str = "realtime"
-    filters: dict[str, float] | None = None
+    filters: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The item as ``argus record --raw`` writes it (every key, ``filters`` null
+        when there are none)."""
+        return {
+            "source": self.source,
+            "id": self.id,
+            "symbols": list(self.symbols),
+            "data_types": list(self.data_types),
+            "update_frequency": self.update_frequency,
+            "filters": None if self.filters is None else dict(self.filters),
+        }
 
     @classmethod
     def from_json(cls, item: Any, number: int) -> Subscription:
@@ -404,11 +430,17 @@ class _Replayer:
     def subscribe(self, subs: Sequence[Subscription]) -> None:
         """A connection opened and made ``subs`` (the first, or one after a reconnect)."""
         self.session.opened()
+        pipeline = self.pipeline
         for sub in subs:
             tracks = sub.update_frequency == "realtime" and not sub.filters
-            self.pipeline.track(sub.id, tracks, sub.symbols)
+            pipeline.track(sub.id, tracks, sub.symbols)
+            point = None  # after a reconnect, resumed where it was, as the live client did
+            if sub.update_frequency == "realtime":
+                point = pipeline.resume_point(sub.id, sub.symbols, sub.data_types) or None
+            if point:
+                pipeline.expect_resume(sub.id, point)
             self.session.subscribe(
-                sub.id, sub.symbols, sub.data_types, sub.update_frequency, sub.filters, None
+                sub.id, sub.symbols, sub.data_types, sub.update_frequency, sub.filters, point
             )
 
     def receive(self, frame: str | bytes, received: float, counts: ReadCounts) -> list[Event]:
@@ -420,7 +452,9 @@ class _Replayer:
                 out.extend(self.pipeline.new_epoch(got.info.epoch, received))
         if got.events:
             out.extend(self.pipeline.process(got.events, received))
-        return out
+        # what a sink is given (``Dispatcher``): data and gaps, stamped with their
+        # source; not the session's own messages (welcome, subscribed, ...)
+        return [message for message in out if "source" in message]
 
 
 def iter_raw(

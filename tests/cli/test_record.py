@@ -148,20 +148,171 @@ def test_rotation_by_size_holds_every_line(tmp_path: Path) -> None:
     assert all(f.stat().st_size <= 20_000 for f in files)
 
 
-def test_raw_keeps_the_coinbase_frames(tmp_path: Path) -> None:
-    env = argus_env(tmp_path)
-    out = tmp_path / "cb.jsonl.zst"
-    with Threaded(FakeCoinbase(products=("BTC-USD",))) as fake:
-        args = ["--provider", "coinbase", "--url", fake.url, "BTC-USD", "--count", "40"]
-        done = run_argus(["record", *args, "--raw", "-o", str(out)], env)
+# --- --raw: the sidecar, its subscriptions line, replay --raw -------------------------
+
+# The sidecar's first line for `record --provider coinbase BTC-USD ETH-USD`: one
+# subscription a symbol, as `stream` makes them (runtime.subscribe_all), every key.
+COINBASE_HEADER = {
+    "subscriptions": [
+        {
+            "source": "coinbase",
+            "id": f"cli-{n}",
+            "symbols": [symbol],
+            "data_types": ["price", "volume"],
+            "update_frequency": "realtime",
+            "filters": None,
+        }
+        for n, symbol in enumerate(("BTC-USD", "ETH-USD"), 1)
+    ]
+}
+
+
+def record_coinbase(
+    env: dict[str, str], out: Path, products: tuple[str, ...], trades: int, *args: str
+) -> int:
+    """``argus record --raw`` of a Coinbase fake that trades ``trades`` times a product
+    once subscribed, then only beats: all of it, exactly (``--count``). The number of
+    data lines: a ticker and a last_match a product on subscribing, then a match and
+    a ticker a trade."""
+    count = len(products) * 2 * (1 + trades)
+    with Threaded(FakeCoinbase(products=products, paused=True, max_trades=trades)) as fake:
+        proc = _start(
+            ["--provider", "coinbase", "--url", fake.url, *products, "--count", str(count),
+             "--raw", "-o", str(out), *args],
+            env,
+        )  # fmt: skip
+        try:  # the market waits for every subscription, so nothing is missed
+            wait_for(lambda: bool(fake.received) and len(fake.received[0]) == len(products))
+            fake.paused = False
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return count
+
+
+def replay_raw(env: dict[str, str], *files: Path) -> list[bytes]:
+    done = run_argus(["replay", *map(str, files), "--raw", "--speed", "max", "--json"], env)
     assert done.returncode == 0, done.stderr
+    return done.stdout.encode().splitlines()
+
+
+@pytest.fixture(scope="module")
+def coinbase_raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """One ``--raw`` recording of two Coinbase products (recording, data lines)."""
+    folder = tmp_path_factory.mktemp("raw")
+    out = folder / "cb.jsonl.zst"
+    return out, record_coinbase(argus_env(folder), out, ("BTC-USD", "ETH-USD"), 10)
+
+
+def test_raw_round_trip_renormalizes_the_identical_lines(
+    tmp_path: Path, coinbase_raw: tuple[Path, int]
+) -> None:
+    """Issue 12: `record --raw` from a provider fake, then `replay --raw --json` runs the
+    frames through the Coinbase adapter again and prints the recording's lines, byte
+    for byte: `received` too, which replay does not stamp anew but takes from each
+    frame's recorded receive time (the time the live client stamped it with)."""
+    out, count = coinbase_raw
+    lines = list(read_lines(out))
     events = recorded(out)
-    assert len([e for e in events if e["type"] in DATA]) == 40
-    assert {e["source"] for e in events} == {"coinbase"}
-    frames = [json.loads(x) for x in read_lines(tmp_path / "cb.frames.jsonl.zst")]
-    assert frames and {f["source"] for f in frames} == {"coinbase"}
-    assert all(isinstance(f["received"], float) and isinstance(f["frame"], str) for f in frames)
-    assert any('"ticker"' in f["frame"] or '"match"' in f["frame"] for f in frames)
+    assert len([e for e in events if e["type"] in DATA]) == count
+    assert {(e["sub"], e["symbol"]) for e in events} == {("cli-1", "BTC-USD"), ("cli-2", "ETH-USD")}
+    sidecar = out.with_name("cb.frames.jsonl.zst")
+    header, *frames = [json.loads(x) for x in read_lines(sidecar)]
+    assert header == COINBASE_HEADER
+    assert frames and all(set(f) == {"received", "source", "frame"} for f in frames)
+    assert all(f["source"] == "coinbase" and isinstance(f["received"], float) for f in frames)
+    assert any('"match"' in f["frame"] for f in frames)
+    assert replay_raw(argus_env(tmp_path), out) == lines
+    assert replay_raw(argus_env(tmp_path), sidecar) == lines
+
+
+def test_the_sidecar_replays_alone(tmp_path: Path, coinbase_raw: tuple[Path, int]) -> None:
+    """Without the normalized recording beside it, the subscriptions line is all that
+    says what the session subscribed to: no line, no events."""
+    out, _ = coinbase_raw
+    alone = tmp_path / "cb.frames.jsonl.zst"
+    alone.write_bytes(out.with_name("cb.frames.jsonl.zst").read_bytes())
+    assert replay_raw(argus_env(tmp_path), alone) == list(read_lines(out))
+
+
+def test_every_rotated_sidecar_starts_with_the_subscriptions(tmp_path: Path) -> None:
+    env = argus_env(tmp_path)
+    count = record_coinbase(env, tmp_path / "rot.jsonl.gz", ("BTC-USD",), 40, "--rotate", "4KB")
+
+    def order(p: Path) -> tuple[str, int]:
+        parts = p.name.split(".")[0].split("-")
+        return (parts[1], int(parts[2]) if len(parts) > 2 else 1)
+
+    files = sorted(tmp_path.glob("rot-*.gz"), key=order)
+    mains = [f for f in files if ".frames." not in f.name]
+    sidecars = [f for f in files if ".frames." in f.name]
+    assert len(mains) >= 3 and [f.name.replace(".frames", "") for f in sidecars] == [
+        f.name for f in mains
+    ]
+    header = {"subscriptions": COINBASE_HEADER["subscriptions"][:1]}
+    for sidecar in sidecars:
+        assert json.loads(next(iter(read_lines(sidecar)))) == header, sidecar
+    lines = [line for main in mains for line in read_lines(main)]
+    assert len(lines) == count
+    (tmp_path / "alone").mkdir()
+    alone = [tmp_path / "alone" / sidecar.name for sidecar in sidecars]
+    for sidecar, moved in zip(sidecars, alone, strict=True):  # no normalized file beside
+        sidecar.rename(moved)
+    # replay --raw re-runs each file with a fresh session, as if it were the only one
+    assert replay_raw(env, *alone) == lines
+
+
+def test_a_reconnect_writes_the_subscriptions_again(tmp_path: Path) -> None:
+    """The connection is dropped after 10 data messages: the sidecar names the restored
+    subscription again just before the new connection's first frame, and the replay
+    gives the recording's lines, its gap lines included (every 5th match is never
+    sent, so there are gaps however quickly the client comes back)."""
+    env = argus_env(tmp_path)
+    out = tmp_path / "re.jsonl"
+    dropped = {"BTC-USD": range(1000, 9000, 5)}
+    with Threaded(FakeCoinbase(products=("BTC-USD",), abort_after=10, drop_trades=dropped)) as fake:
+        args = ["--provider", "coinbase", "--url", fake.url, "BTC-USD", "--count", "30"]
+        done = run_argus(["record", *args, "--raw", "-o", str(out)], env)
+        assert fake.connections == 2
+    assert done.returncode == 0, done.stderr
+    lines = list(read_lines(out))
+    assert any(json.loads(x)["type"] == "gap" for x in lines)
+    items = [json.loads(x) for x in read_lines(tmp_path / "re.frames.jsonl")]
+    header = {"subscriptions": COINBASE_HEADER["subscriptions"][:1]}
+    heads = [n for n, item in enumerate(items) if "subscriptions" in item]
+    acks = [n for n, item in enumerate(items) if '"type":"subscriptions"' in item.get("frame", "")]
+    assert heads == [0, acks[1] - 1] and len(acks) == 2
+    assert all(items[n] == header for n in heads)
+    replayed = replay_raw(env, out)
+    # frames read after the 30th message (before the connection closed) may add lines
+    assert replayed[: len(lines)] == lines
+    last = json.loads(lines[-1])["received"]
+    assert all(json.loads(x)["received"] >= last for x in replayed[len(lines) :])
+
+
+def test_raw_round_trip_from_the_simulator_across_resets(tmp_path: Path) -> None:
+    """The argus protocol, its connection reset every 250 ms (the client resumes): the
+    subscriptions line comes again right before each new connection's welcome, the
+    protocol's own messages (welcome, subscribed) are not events, and replay --raw
+    prints the recording's lines."""
+    env = argus_env(tmp_path)
+    out = tmp_path / "sim.jsonl"
+    with ThreadedSim(rate=300.0, chaos="reset=250ms") as sim:
+        args = ["AAPL", "MSFT", "--url", sim.url, "--count", "600", "--raw", "-o", str(out)]
+        done = run_argus(["record", *args], env)
+    assert done.returncode == 0, done.stderr
+    items = [json.loads(x) for x in read_lines(tmp_path / "sim.frames.jsonl")]
+    heads = [n for n, item in enumerate(items) if "subscriptions" in item]
+    assert heads[0] == 0 and len(heads) >= 2, heads
+    welcomes = [n for n, item in enumerate(items) if '"type":"welcome"' in item.get("frame", "")]
+    assert [n - 1 for n in welcomes[1:]] == heads[1:]
+    assert all([s["id"] for s in items[n]["subscriptions"]] == ["cli-1", "cli-2"] for n in heads)
+    lines = list(read_lines(out))
+    replayed = replay_raw(env, tmp_path / "sim.frames.jsonl")
+    assert replayed[: len(lines)] == lines
+    last = json.loads(lines[-1])["received"]
+    assert all(json.loads(x)["received"] >= last for x in replayed[len(lines) :])
 
 
 def test_bad_rotate_and_missing_directory(tmp_path: Path) -> None:

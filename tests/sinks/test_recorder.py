@@ -165,6 +165,6 @@ async def test_backpressure_waits_for_the_writer(tmp_path: Path) -> None:
     await recorder.open()
     for i in range(2000):
         await recorder.write([event(i)])
-        assert recorder._queued <= 1000 + 400
+        assert recorder.queued <= 1000 + 400
     await recorder.close()
     assert sum(1 for _ in read_lines(tmp_path / "b.jsonl.zst")) == 2000

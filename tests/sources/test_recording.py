@@ -15,6 +15,7 @@ import pytest
 from argus_cli.compressed import open_lines
 from argus_cli.sources.recording import (
     ReadCounts,
+    Subscription,
     aiter_recording,
     iter_raw,
     iter_recording,
@@ -271,3 +272,18 @@ def test_raw_binary_frames_and_no_sidecar(tmp_path: Path) -> None:
     assert len(list(iter_raw(tmp_path / "b.jsonl"))) == 2
     with pytest.raises(FileNotFoundError, match="no raw frames"):
         sidecar_path(tmp_path / "none.jsonl.zst")
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        Subscription("coinbase", ("BTC-USD", "ETH-USD"), ("price", "volume"), "cli-3"),
+        Subscription("argus", ("AAPL",), ("orderbook",), "cli-1", "1s", {"min_price": 10.5}),
+    ],
+)
+def test_a_subscription_reads_back_as_written(sub: Subscription) -> None:
+    """The recorder writes ``to_json`` items, every key; the reader's ``from_json``
+    gives the same subscription back (through JSON, as on disk)."""
+    item = orjson.loads(orjson.dumps(sub.to_json()))
+    assert set(item) == {"source", "id", "symbols", "data_types", "update_frequency", "filters"}
+    assert Subscription.from_json(item, 9) == sub
