@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak serve live clean
+.PHONY: demo test lint bench soak serve live nats clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict argus_cli
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -35,6 +35,9 @@ live: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/argus serve
+
+nats: $(STAMP)  # a local NATS JetStream server for --publish / --from (Ctrl-C stops it)
+	$(BIN)/argus nats serve
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -137,12 +137,18 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     **schema_from("connection", ConnectionConfig),
     **schema_from("subscription", SubscriptionConfig),
     "display.refresh_per_second": ((int, float), "a number"),
+    "publish.servers": ((list,), "a list of nats:// URLs"),
+    "publish.buffer_mb": ((int, float), "a number"),
+    "publish.drain_timeout": ((int, float), "a number"),
 }
 
 DEFAULTS: dict[str, Any] = {
     **defaults_from("connection", ConnectionConfig),
     **defaults_from("subscription", SubscriptionConfig),
     "display.refresh_per_second": 4,
+    "publish.servers": [],  # none: publishing is off (``--publish`` / ARGUS_PUBLISH turn it on)
+    "publish.buffer_mb": 64,  # held while NATS is away, then the oldest are dropped (counted)
+    "publish.drain_timeout": 10.0,  # seconds to send what is buffered at exit
 }
 
 ENV_VARS: dict[str, str] = {
@@ -161,6 +167,7 @@ ENV_VARS: dict[str, str] = {
     "ARGUS_TYPES": "subscription.data_types",
     "ARGUS_FREQUENCY": "subscription.update_frequency",
     "ARGUS_REFRESH_PER_SECOND": "display.refresh_per_second",
+    "ARGUS_PUBLISH": "publish.servers",
 }
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -285,12 +292,38 @@ def _check_values(values: Mapping[str, Any]) -> list[str]:
     rate = values.get("display.refresh_per_second")
     if rate is not None and not 0 < rate <= 60:
         problems.append(f"display.refresh_per_second: must be above 0 and at most 60, not {rate}")
+    for server in values.get("publish.servers") or []:
+        reason = check_nats_url(server)
+        if reason:
+            problems.append(f"publish.servers: {reason}")
+    for key, low in (("publish.buffer_mb", 0.0), ("publish.drain_timeout", -1e-9)):
+        number = values.get(key)
+        if number is not None and not number > low:
+            least = "above 0" if low == 0 else "0 or more"
+            problems.append(f"{key}: must be {least}, not {number}")
     connection = _section(values, "connection")
     if connection:
         defaults = _section(DEFAULTS, "connection")
         for field_name, reason in connection_problems({**defaults, **connection}):
             problems.append(f"connection.{field_name}: {reason}")
     return problems
+
+
+def check_nats_url(url: object) -> str | None:
+    """Why ``url`` is not a NATS server URL, or None."""
+    if not isinstance(url, str) or not url:
+        return f"expected a nats:// URL, not {url!r}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("nats", "tls"):
+        hint = " (NATS URLs look like nats://localhost:4222)" if "://" in url else ""
+        return f"{redact_url(url)!r} is not a nats:// or tls:// URL{hint}"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"{redact_url(url)!r} has a bad port"
+    if not parts.hostname:
+        return f"{redact_url(url)!r} names no host"
+    return None
 
 
 def _parse_env(name: str, raw: str) -> tuple[Any, str | None]:

@@ -101,3 +101,7 @@ def restore_logging() -> Any:
         logger.setLevel(level)
         logger.propagate = propagate
         logger.handlers[:] = handlers
+
+
+# nats_server and nats_cluster: real nats-server processes
+pytest_plugins = ["tests.conftest_nats"]

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "info": ("info", "info", "INFO_HELP"),
     "symbols": ("symbols", "symbols", "SYMBOLS_HELP"),
     "profiles": ("profiles", "app", None),
+    "nats": ("nats", "nats_app", None),
 }
 
 

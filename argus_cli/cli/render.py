@@ -166,7 +166,31 @@ def _status_lines(stats: dict[str, Any], labelled: bool) -> list[RenderableType]
     lines: list[RenderableType] = [line, second]
     if stats.get("last_error") and state != "connected":
         lines.append(plain(f"last error: {stats['last_error']}", "red"))
+    publish = stats.get("publish")
+    if isinstance(publish, dict):
+        lines.append(_publish_line(publish))
     return lines
+
+
+def _publish_line(publish: dict[str, Any]) -> Text:
+    """``--publish``: where to, how, and what was kept or lost."""
+    state = shown(publish.get("state", "?"))
+    dropped, buffered = publish.get("dropped", 0), publish.get("buffered", 0)
+    servers = publish.get("servers")
+    where = ",".join(shown(s) for s in servers) if isinstance(servers, list) else "?"
+    return Text.assemble(
+        "publish ",
+        ("● ", STATE_STYLES.get(state, "")),
+        (state, STATE_STYLES.get(state, "")),
+        "   ",
+        (where, "cyan"),
+        f"   {shown(publish.get('mode', ''))}",
+        f"   published {_figure(publish.get('published', 0), ',')}",
+        ("   buffered ", ""),
+        (_figure(buffered, ","), "yellow" if buffered else ""),
+        ("   dropped ", ""),
+        (_figure(dropped, ","), "bold red" if dropped else ""),
+    )
 
 
 def _book(board: Board) -> Panel | None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..config import Resolved
     from ..events import Event
     from ..sinks import Sink
+    from ..sinks.nats import NatsPublisher
     from .board import Board
     from .runtime import Outcome
 
@@ -42,7 +43,9 @@ STREAM_HELP = (
     "  argus stream AAPL,GOOGL --url ws://localhost:8000/ws\n"
     "  argus stream AAPL --json --count 10    # ten JSON lines, then exit 0\n"
     "  argus stream kraken:BTC/USD --types price,orderbook\n"
-    "  argus stream AAPL | jq -c 'select(.type==\"price\")'\n\n" + exit_codes.EXIT_CODES_HELP
+    "  argus stream AAPL | jq -c 'select(.type==\"price\")'\n"
+    "  argus stream AAPL --publish nats://localhost:4222     # also into NATS\n"
+    "  argus stream AAPL --from nats://localhost:4222 --since 10m\n\n" + exit_codes.EXIT_CODES_HELP
 )
 
 
@@ -65,6 +68,9 @@ class StreamOptions:
     demo: bool = False
     no_color: bool = False
     feeds: list[Feed] | None = None  # None: one feed, ``settings`` and ``symbols``
+    quiet: bool = False  # --format none: publish only, nothing on standard output
+    broker: list[str] | None = None  # --from: read from these NATS servers
+    since: float | None = None  # --since (epoch seconds), with --from
 
     def all_feeds(self) -> list[Feed]:
         if self.feeds:
@@ -208,6 +214,41 @@ def check_conflicts(
             )
 
 
+def check_broker_conflicts(
+    *,
+    from_: str | None,
+    since: str | None,
+    publish: str | None,
+    demo: bool,
+    given: dict[str, str | None],
+    transport: str | None,
+    frequency: str | None,
+    prices: bool,
+) -> None:
+    """``--from`` reads what was published: the options that choose or shape a feed
+    contradict it (exit 2, naming the pair)."""
+    if since is not None and from_ is None:
+        raise options.conflict("--since", "a feed", "--since replays from NATS: give --from")
+    if from_ is None:
+        return
+    why = "--from reads from NATS, not from a feed"
+    for flag, value in given.items():
+        if value is not None:
+            raise options.conflict("--from", flag, why)
+    if demo:
+        raise options.conflict("--from", "--demo", why)
+    if transport is not None:
+        raise options.conflict("--from", "--transport", why)
+    if publish is not None:
+        raise options.conflict("--from", "--publish", "the events are on the broker already")
+    if frequency not in (None, "realtime") or prices:
+        raise options.conflict(
+            "--from",
+            "--frequency/--min-price/--max-price",
+            "the broker carries what was published; shape it on the publishing side",
+        )
+
+
 def parse_types(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
@@ -243,9 +284,42 @@ def stream(
     format_: Annotated[
         str,
         typer.Option(
-            "--format", metavar="FORMAT", help="auto (table on a terminal), table or jsonl."
+            "--format",
+            metavar="FORMAT",
+            help="auto (table on a terminal), table, jsonl, or none (with --publish).",
         ),
     ] = "auto",
+    publish: Annotated[
+        str | None,
+        typer.Option(
+            "--publish",
+            metavar="URLS",
+            help="Also publish every line to NATS (nats://HOST:PORT[,...]): JetStream where "
+            "a stream holds the subjects (argus nats init), else core NATS "
+            "[env: ARGUS_PUBLISH].",
+            show_default=False,
+        ),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="URLS",
+            help="Read the events from NATS (what an argus --publish put there) instead of "
+            "from a feed.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="TIME",
+            help="With --from: replay from JetStream since TIME (10m, 2h, 1d, or "
+            "2026-11-29T14:00:00Z), then go on live.",
+            show_default=False,
+        ),
+    ] = None,
     count: options.Count = None,
     duration: options.Duration = None,
     demo: Annotated[
@@ -256,14 +330,29 @@ def stream(
 ) -> None:
     """Stream live market data: a table in a terminal, JSON lines when piped."""
     from ..protocol import rules
+    from . import broker
 
     check_conflicts(ctx, json_=json_, format_=format_, demo=demo, url=url, rest_url=rest_url)
     wanted = parse_feeds(symbols)
-    if format_ not in ("auto", "table", "jsonl"):
+    if format_ not in ("auto", "table", "jsonl", "none"):
         raise typer.BadParameter(
-            f"{format_!r} is not one of auto, table, jsonl", param_hint="'--format'"
+            f"{format_!r} is not one of auto, table, jsonl, none", param_hint="'--format'"
         )
+    servers = broker.parse_servers(from_, "'--from'") if from_ is not None else None
+    since_at = broker.parse_since(since) if since is not None else None
+    check_broker_conflicts(
+        from_=from_,
+        since=since,
+        publish=publish,
+        demo=demo,
+        given={"--url": url, "--rest-url": rest_url, "--provider": provider},
+        transport=transport,
+        frequency=frequency,
+        prices=min_price is not None or max_price is not None,
+    )
     flags = source_flags(url, provider, rest_url, transport, types, frequency, allow_insecure_key)
+    if publish is not None:
+        flags["publish.servers"] = broker.parse_servers(publish, "'--publish'")
     filters: dict[str, float] | None = None
     if min_price is not None or max_price is not None:
         filters = {}
@@ -282,8 +371,13 @@ def stream(
             "--demo", "PROVIDER:SYMBOL", "--demo streams from the simulator (provider argus)"
         )
     feeds = plan_feeds(wanted, profile, config, flags, types is not None)
+    if format_ == "none" and not feeds[0].settings.values.get("publish.servers"):
+        raise typer.BadParameter(
+            "--format none prints nothing: it is for --publish (or ARGUS_PUBLISH)",
+            param_hint="'--format'",
+        )
     table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
-    if json_:
+    if json_ or format_ == "none":
         table = False
     stream_options = StreamOptions(
         symbols=[s for feed in feeds for s in feed.symbols],
@@ -294,6 +388,9 @@ def stream(
         duration=duration,
         demo=demo,
         no_color=no_color,
+        quiet=format_ == "none",
+        broker=servers,
+        since=since_at,
     )
     code = run(stream_options)
     raise typer.Exit(code)
@@ -327,7 +424,30 @@ async def run_stream(
         sim = await start_demo()
         feeds[0].settings.set("connection.url", sim.url, "demo")
         feeds[0].settings.set("connection.api_key", None, "demo")
-    clients = [WebSocketClient(feed.settings.connection_config()) for feed in feeds]
+    clients: list[WebSocketClient]
+    if options.broker:
+        from ..sources.nats import BrokerClient, BrokerConfig
+
+        # BrokerClient has the surface of WebSocketClient this command uses
+        clients = [
+            cast(
+                "WebSocketClient",
+                BrokerClient(
+                    BrokerConfig(
+                        tuple(options.broker),
+                        source=feed.provider,
+                        since=options.since,
+                        timeout=float(feed.settings.values["connection.timeout"]),
+                    )
+                ),
+            )
+            for feed in feeds
+        ]
+    else:
+        clients = [WebSocketClient(feed.settings.connection_config()) for feed in feeds]
+    from .broker import make_publisher
+
+    publisher = make_publisher(feeds[0].settings, clients)
     board = Board(
         [s for feed in feeds for s in feed.symbols],
         [client.source for client, feed in zip(clients, feeds, strict=True) for _ in feed.symbols],
@@ -335,7 +455,13 @@ async def run_stream(
     if make_output is not None:
         output = make_output(outcome, clients)
     else:
-        output = StreamOutput(outcome, board if options.table else None, options.count)
+        output = StreamOutput(
+            outcome,
+            board if options.table else None,
+            options.count,
+            publisher=publisher,
+            quiet=options.quiet,
+        )
 
     def on_error(_: dict[str, Any]) -> None:
         if not any(c.subscriptions for c in clients) and not outcome.done.is_set():
@@ -345,7 +471,7 @@ async def run_stream(
         client.add_sink(output)
         client.add_message_handler("error", on_error)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    publisher: asyncio.Task[None] | None = None
+    stats_writer: asyncio.Task[None] | None = None
     painter: asyncio.Task[None] | None = None
     live: Live | None = None
     try:
@@ -371,7 +497,7 @@ async def run_stream(
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
             rate = feeds[0].settings.refresh_per_second
-            painter = asyncio.create_task(_paint(live, board, clients, rate))
+            painter = asyncio.create_task(_paint(live, board, clients, rate, publisher))
         subscribing = asyncio.gather(
             *(
                 subscribe_all(
@@ -385,14 +511,14 @@ async def run_stream(
             return _stopped(outcome)
         if not any(live_ids):
             raise exit_codes.CommandExit(exit_codes.RUNTIME_FAILURE, "no subscription left")
-        publisher = asyncio.create_task(_publish_stats(clients, options, started))
+        stats_writer = asyncio.create_task(_publish_stats(clients, options, started, publisher))
         await outcome.hold(clients, None)
         if not outcome.done.is_set():  # the client stopped without a failure: never a silent 0
             outcome.finish(exit_codes.RUNTIME_FAILURE, "the stream stopped unexpectedly")
         return _stopped(outcome)
     finally:
         outcome.remove_signals()
-        for background in (publisher, painter):
+        for background in (stats_writer, painter):
             if background is not None:
                 background.cancel()
                 with suppress(asyncio.CancelledError):
@@ -402,7 +528,7 @@ async def run_stream(
 
             with suppress(Exception):  # already said by the painter; the exit code stands
                 height = live.console.height
-                stats = [c.stats_snapshot() for c in clients]
+                stats = _snapshots(clients, publisher)
                 live.update(render_board(board, stats, time.time(), height), refresh=True)
             live.stop()
         await asyncio.gather(*(c.disconnect() for c in clients))
@@ -426,10 +552,17 @@ class StreamOutput:
     failure to write stops the stream with a ``SinkError`` (exit 1)."""
 
     def __init__(
-        self, outcome: Outcome, board: Board | None, limit: int | None, sink: Sink | None = None
+        self,
+        outcome: Outcome,
+        board: Board | None,
+        limit: int | None,
+        sink: Sink | None = None,
+        *,
+        publisher: NatsPublisher | None = None,
+        quiet: bool = False,
     ) -> None:
         """Events go to ``board`` if given, else to ``sink`` (by default JSON lines on
-        standard output)."""
+        standard output; none when ``quiet``); and to ``publisher`` (``--publish``)."""
         import asyncio
 
         from ..protocol import rules
@@ -441,7 +574,8 @@ class StreamOutput:
         self.limit = limit
         self.seen = 0
         self.jsonl: Sink | None = None
-        if board is None:
+        self.publisher = publisher
+        if board is None and not quiet:
             self.jsonl = sink if sink is not None else JsonLinesSink()
         self.data_types = frozenset(rules.DATA_TYPES)
         self.closed = OutputClosed  # the reader went away (names loaded with the stream)
@@ -449,6 +583,8 @@ class StreamOutput:
     async def open(self) -> None:
         if self.jsonl is not None:
             await self.jsonl.open()
+        if self.publisher is not None:
+            await self.publisher.open()
 
     async def write(self, events: Sequence[Event]) -> None:
         outcome, limit = self.outcome, self.limit
@@ -468,6 +604,8 @@ class StreamOutput:
                 if event["type"] in self.data_types:
                     self.seen += 1
             events = kept
+        if self.publisher is not None and events:
+            await self.publisher.write(events)  # never waits for the broker
         if self.board is not None:
             self.board.update_frame(events)
         elif events and self.jsonl is not None:
@@ -482,9 +620,34 @@ class StreamOutput:
     async def close(self) -> None:
         if self.jsonl is not None:
             await self.jsonl.close()
+        publisher = self.publisher
+        if publisher is not None:
+            from . import stderr
+            from .broker import publish_summary
+
+            await publisher.close()
+            summary = publish_summary(publisher)
+            if summary:
+                stderr.write(f"argus: {summary}\n")
 
 
-async def _paint(live: Live, board: Board, clients: list[WebSocketClient], rate: float) -> None:
+def _snapshots(
+    clients: list[WebSocketClient], publisher: NatsPublisher | None
+) -> list[dict[str, Any]]:
+    """Each connection's figures; the first carries the publisher's under ``publish``."""
+    stats = [c.stats_snapshot() for c in clients]
+    if publisher is not None and stats:
+        stats[0]["publish"] = publisher.stats()
+    return stats
+
+
+async def _paint(
+    live: Live,
+    board: Board,
+    clients: list[WebSocketClient],
+    rate: float,
+    publisher: NatsPublisher | None = None,
+) -> None:
     """Repaint at a fixed rate from the latest state, never per message. A repaint that
     fails is said once on stderr and painting goes on: never a frozen "live" screen."""
     import asyncio
@@ -498,7 +661,7 @@ async def _paint(live: Live, board: Board, clients: list[WebSocketClient], rate:
         started = loop.time()
         height = live.console.height
         try:
-            stats = [c.stats_snapshot() for c in clients]
+            stats = _snapshots(clients, publisher)
             table = render_board(board, stats, time.time(), height)
             live.update(table, refresh=True)
         except Exception as exc:
@@ -509,7 +672,10 @@ async def _paint(live: Live, board: Board, clients: list[WebSocketClient], rate:
 
 
 async def _publish_stats(
-    clients: list[WebSocketClient], options: StreamOptions, started: str
+    clients: list[WebSocketClient],
+    options: StreamOptions,
+    started: str,
+    publisher: NatsPublisher | None = None,
 ) -> None:
     """The stats file `argus stats` reads: the first connection's figures (each
     provider's under ``feeds`` when there are several)."""
@@ -519,9 +685,10 @@ async def _publish_stats(
 
     profile = options.all_feeds()[0].settings.profile
     while True:
-        data = clients[0].stats_snapshot()
+        snapshots = _snapshots(clients, publisher)
+        data = dict(snapshots[0])
         if len(clients) > 1:
-            data["feeds"] = [c.stats_snapshot() for c in clients]
+            data["feeds"] = snapshots
         data.update(
             pid=os.getpid(),
             symbols=options.symbols,

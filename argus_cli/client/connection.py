@@ -154,6 +154,12 @@ class WebSocketClient:
         return dict(self._subs)
 
     @property
+    def epoch(self) -> str | None:
+        """The server's name for its current sequence space (PROTOCOL.md ``welcome``),
+        when it gives one: with ``seq``, what identifies an event (NATS message ids)."""
+        return self._pipeline.epoch
+
+    @property
     def reconnect_count(self) -> int:
         return 0 if self._supervisor is None else self._supervisor.reconnect_count
 
