@@ -260,17 +260,27 @@ STATS_COLUMNS = (
     ("url", "Server"),
 )
 
+# shown when a stream publishes to NATS (``--publish``)
+PUBLISH_COLUMNS = (("publish.published", "Published"), ("publish.dropped", "Dropped"))
+
 
 def render_stats_table(streams: list[dict[str, Any]]) -> Table:
     """One row per stats file. The files are read from a shared directory: every
     value is shown as literal, neutralized text, whatever its type."""
     table = Table(header_style="bold", box=None, pad_edge=False)
-    for _, header in STATS_COLUMNS:
+    columns: tuple[tuple[str, str], ...] = STATS_COLUMNS
+    if any(isinstance(stream.get("publish"), dict) for stream in streams):
+        columns = STATS_COLUMNS[:-1] + PUBLISH_COLUMNS + STATS_COLUMNS[-1:]
+    for _, header in columns:
         table.add_column(header, justify="left" if header in ("Symbols", "Server") else "right")
     for stream in streams:
         cells: list[RenderableType] = []
-        for key, _ in STATS_COLUMNS:
-            value = stream.get(key)
+        for key, _ in columns:
+            if key.startswith("publish."):
+                publish = stream.get("publish")
+                value = publish.get(key[8:]) if isinstance(publish, dict) else None
+            else:
+                value = stream.get(key)
             if key == "symbols" and isinstance(value, list):
                 value = ",".join(map(str, value[:6])) + ("…" if len(value) > 6 else "")
             elif key == "uptime" and isinstance(value, str):
