@@ -248,3 +248,27 @@ AllowInsecureKey = Annotated[
     bool,
     typer.Option("--allow-insecure-key", help="Allow sending the key over ws:// to a remote host."),
 ]
+
+
+# --- reading from NATS (stream and record) ----------------------------------------------
+
+BrokerFrom = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        metavar="URLS",
+        help="Read the events from NATS (what an argus --publish put there) instead of "
+        "from a feed.",
+        show_default=False,
+    ),
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="TIME",
+        help="With --from: replay from JetStream since TIME (10m, 2h, 1d, or "
+        "2026-11-29T14:00:00Z), then go on live.",
+        show_default=False,
+    ),
+]

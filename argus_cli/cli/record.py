@@ -53,6 +53,7 @@ RECORD_HELP = (
     "  argus record coinbase:BTC-USD -o btc.jsonl.gz --raw --duration 3600\n"
     "  argus record AAPL -o ticks.jsonl --rotate 1h     # ticks-20261129T151300Z.jsonl, ...\n"
     "  argus record AAPL -o ticks.jsonl.zst --rotate 100MB\n"
+    "  argus record AAPL -o hour.jsonl.zst --from nats://localhost:4222 --since 1h\n"
     "  zstdcat day.jsonl.zst | jq -c 'select(.type==\"price\")'\n\n"
     + exit_codes.EXIT_CODES_HELP
     + " A recording that cannot be written (disk full, file too large, "
@@ -136,12 +137,35 @@ def record(
             "FILE's sidecar <stem>.frames.jsonl[.zst|.gz].",
         ),
     ] = False,
+    from_: options.BrokerFrom = None,
+    since: options.Since = None,
     allow_insecure_key: options.AllowInsecureKey = False,
 ) -> None:
     """Record a feed to a file (JSON lines, compressed by the file's name)."""
-    from .stream import StreamOptions, parse_feeds, plan_feeds, source_flags
+    from . import broker
+    from .stream import (
+        StreamOptions,
+        check_broker_conflicts,
+        parse_feeds,
+        plan_feeds,
+        source_flags,
+    )
 
     wanted = parse_feeds(symbols)
+    servers = broker.parse_servers(from_, "'--from'") if from_ is not None else None
+    since_at = broker.parse_since(since) if since is not None else None
+    check_broker_conflicts(
+        from_=from_,
+        since=since,
+        publish=None,
+        demo=False,
+        given={"--url": url, "--rest-url": rest_url, "--provider": provider},
+        transport=transport,
+        frequency=frequency,
+        prices=False,
+    )
+    if from_ is not None and raw:
+        raise options.conflict("--from", "--raw", "the broker holds events, not provider frames")
     flags = source_flags(url, provider, rest_url, transport, types, frequency, allow_insecure_key)
     rotate_seconds, rotate_bytes = parse_rotate(rotate)
     if not output or output == "-":
@@ -157,6 +181,8 @@ def record(
         table=False,
         count=count,
         duration=duration,
+        broker=servers,
+        since=since_at,
     )
     code = run(stream_options, output, rotate_seconds, rotate_bytes, raw)
     raise typer.Exit(code)
