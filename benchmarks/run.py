@@ -32,6 +32,7 @@ from argus_cli import ConnectionConfig, SubscriptionConfig, WebSocketClient
 from argus_cli.cli.board import Board
 from argus_cli.cli.render import render_board
 from argus_cli.testing.procinfo import rss_kib
+from benchmarks.nats_bench import measure as nats_measure
 from benchmarks.picows_probe import picows_rate
 from benchmarks.vs_cryptofeed import compare as cryptofeed_compare
 
@@ -649,6 +650,7 @@ def main() -> None:
         ("vs_cryptofeed", lambda: vs_cryptofeed(quick)),
         ("replay", lambda: replay_rate(50_000 if quick else 200_000)),
         ("record", lambda: record_rate(100_000 if quick else 300_000, 1 if quick else 3)),
+        ("nats", lambda: RESULTS.update(nats=nats_measure(quick))),
     ]
     for name, step in steps:
         print(f"bench: {name}...", file=sys.stderr, flush=True)

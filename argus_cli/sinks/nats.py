@@ -101,6 +101,7 @@ class NatsPublisher:
         self._subjects: dict[tuple[str, str, str], str] = {}
         self._covered: dict[str, bool] = {}
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set when nothing is buffered or unacknowledged
         self._connected = asyncio.Event()
         self._closing = False
         self._outage_said = False
@@ -221,11 +222,12 @@ class NatsPublisher:
             )
 
     async def _drained(self, deadline: float) -> None:
+        """Return once everything buffered is sent and acknowledged (the caller bounds
+        the wait)."""
         while self._queue or self._inflight:
+            self._idle.clear()
             self._wake.set()
-            await asyncio.sleep(0.02)
-            if time.monotonic() >= deadline:
-                return
+            await self._idle.wait()
         nc = self._nc
         if nc is not None and nc.is_connected:  # core publishes: on the wire and read
             await nc.flush(timeout=max(1, int(deadline - time.monotonic())))
@@ -294,6 +296,8 @@ class NatsPublisher:
                 await asyncio.sleep(delay if nc.is_connected else 0)
                 continue
             failures = 0
+            if not self._queue and not self._inflight:
+                self._idle.set()  # for close(): everything sent and acknowledged
             if not progressed:
                 self._wake.clear()
                 if not self._queue and not self._inflight:
