@@ -27,7 +27,7 @@ __all__ = [
     "check_event",
 ]
 
-MAX_SEQ = 2**63 - 1  # PROTOCOL.md: seq in 1..2^63-1
+MAX_SEQ = 2**63 - 1  # docs/PROTOCOL.md: seq in 1..2^63-1
 MAX_BOOK_LEVELS = 10  # per side
 
 

@@ -40,7 +40,7 @@ NATS_HELP = """Run and manage a NATS JetStream server for argus to publish into.
 \b
 Examples:
   argus nats serve                   # JetStream on nats://127.0.0.1:4222
-  argus nats init                    # the stream ARGUS on argus.>, 24h, 1 GB
+  argus nats init                    # the stream ARGUS on argus.>, 24h, 1 GiB
 """
 
 INIT_HELP = """Create the JetStream stream argus publishes into (or set its limits).
@@ -199,7 +199,7 @@ def init(
     max_bytes: Annotated[
         str,
         typer.Option("--max-bytes", metavar="SIZE", help="Keep at most this much (1GB, 500MiB)."),
-    ] = "1GB",
+    ] = "1GiB",
     replicas: Annotated[
         int, typer.Option("--replicas", metavar="N", min=1, max=5, help="Copies in a cluster.")
     ] = 1,

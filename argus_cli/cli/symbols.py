@@ -48,7 +48,7 @@ def symbols(
         raise exit_codes.CommandExit(
             exit_codes.USAGE,
             f"{name} does not list its symbols through argus: see its documentation "
-            "(PROVIDERS.md) for the symbols it streams",
+            '(the README, "Providers") for the symbols it streams',
         )
     names = run_async(_list(WebSocketClient(settings.connection_config())))
     if names is None:

@@ -119,7 +119,7 @@ def connection_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, repr=False)
 class ConnectionConfig:
-    """How to reach a server and how hard to try. See SDK.md.
+    """How to reach a server and how hard to try. See docs/SDK.md.
 
     Each field is also a ``connection.*`` profile key: the profile schema and its
     defaults are derived from these fields (see ``argus_cli.config``).
@@ -127,7 +127,7 @@ class ConnectionConfig:
 
     url: str = field(metadata={EXPECTS: "a ws:// or wss:// URL"})
     api_key: str | None = None
-    # Beyond SDK.md: the provider (PROVIDERS.md) and what some venues need.
+    # Beyond docs/SDK.md: the provider (PROVIDERS.md) and what some venues need.
     provider: str = field(
         default=DEFAULT_PROVIDER, metadata={EXPECTS: f"one of {', '.join(PROVIDERS)}"}
     )
@@ -139,7 +139,7 @@ class ConnectionConfig:
     heartbeat_interval: float = 30
     timeout: float = 10
     max_subscriptions: int = 100
-    # Beyond SDK.md: limits and transport security.
+    # Beyond docs/SDK.md: limits and transport security.
     max_message_size: int = 1 << 20
     max_backoff: float = 30.0
     queue_size: int = 10_000
@@ -175,7 +175,7 @@ class ConnectionConfig:
 
 @dataclass(frozen=True)
 class SubscriptionConfig:
-    """What to subscribe to. See SDK.md and PROTOCOL.md (subscribe).
+    """What to subscribe to. See docs/SDK.md and docs/PROTOCOL.md (subscribe).
 
     Every field but ``symbols`` is also a ``subscription.*`` profile key.
     """

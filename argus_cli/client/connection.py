@@ -143,7 +143,7 @@ class WebSocketClient:
     def __repr__(self) -> str:
         return f"<WebSocketClient {self.config.safe_url} {self.state.value}>"
 
-    # --- public API (SDK.md) ----------------------------------------------------------
+    # --- public API (docs/SDK.md) ----------------------------------------------------------
 
     @property
     def state(self) -> ConnectionState:
@@ -155,7 +155,7 @@ class WebSocketClient:
 
     @property
     def epoch(self) -> str | None:
-        """The server's name for its current sequence space (PROTOCOL.md ``welcome``),
+        """The server's name for its current sequence space (docs/PROTOCOL.md ``welcome``),
         when it gives one: with ``seq``, what identifies an event (NATS message ids)."""
         return self._pipeline.epoch
 

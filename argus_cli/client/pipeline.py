@@ -18,7 +18,7 @@ nothing of any provider's wire format.
   not reported twice, and is stamped like data.
 - Anything else (control messages) passes through untouched, for the handlers.
 
-Counter restarts (PROTOCOL.md "Sequence numbers"): when the server's ``epoch``
+Counter restarts (docs/PROTOCOL.md "Sequence numbers"): when the server's ``epoch``
 changes (``new_epoch``), or, for a server without one, when the first event of
 a resumed symbol has a ``seq`` not above the resume point the client sent
 (``expect_resume``), the old sequence space is gone: what is held for it is

@@ -1,6 +1,6 @@
 """Per-(subscription, symbol, data type) sequence tracking: dedupe, gaps, resume points.
 
-Pure. PROTOCOL.md: ``seq`` grows by exactly one per event of a symbol; a
+Pure. docs/PROTOCOL.md: ``seq`` grows by exactly one per event of a symbol; a
 client drops any message whose ``seq`` is not above the last it holds for
 that (symbol, data type), and on a realtime unfiltered subscription counts a
 jump as a gap. Overlapping subscriptions each get their own copy, so the key

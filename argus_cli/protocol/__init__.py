@@ -2,9 +2,9 @@
 
 - ``session``: the ``ProviderSession`` interface (frames in; events, replies,
   refusals, errors and actions out) and its small value types.
-- ``argus``: the argus protocol (PROTOCOL.md) as the first provider.
+- ``argus``: the argus protocol (docs/PROTOCOL.md) as the first provider.
 - ``codec`` / ``server_codec``: the argus wire format, client and server side.
-- ``rules``: PROTOCOL.md's value rules, error and close codes.
+- ``rules``: docs/PROTOCOL.md's value rules, error and close codes.
 
 A new venue is one new module here implementing ``ProviderSession``.
 """

@@ -1,4 +1,4 @@
-"""The argus protocol (PROTOCOL.md) as a provider session: the first ``ProviderSession``.
+"""The argus protocol (docs/PROTOCOL.md) as a provider session: the first ``ProviderSession``.
 
 Everything that knows argus message names lives here and in ``codec``:
 ``welcome``, the reply types and their keys, ``error`` codes, ``gap`` notices.
@@ -43,12 +43,12 @@ FACTS: Final = ProviderFacts(
     frequencies=FREQUENCIES,
     filters=True,
     contiguous_trade_ids=True,
-    needs_key=False,  # a server may require one (PROTOCOL.md: Bearer)
+    needs_key=False,  # a server may require one (docs/PROTOCOL.md: Bearer)
     subscribe_within=None,
     client_messages_per_second=None,
     max_message_size=1 << 20,
     lists_symbols=True,
-    description="the argus protocol: `argus serve` or any PROTOCOL.md server",
+    description="the argus protocol: `argus serve` or any argus-protocol server (docs/PROTOCOL.md)",
 )
 
 _DATA = frozenset(DATA_TYPES)
@@ -59,8 +59,8 @@ _KEEPS_SUBSCRIPTION = frozenset(
 
 
 class ArgusSession:
-    """Speaks PROTOCOL.md version 1. Stateless between frames: one instance serves
-    every connection of a client."""
+    """Speaks the argus protocol version 1 (docs/PROTOCOL.md). Stateless between
+    frames: one instance serves every connection of a client."""
 
     source = "argus"
     timer_interval: float | None = None
@@ -94,7 +94,7 @@ class ArgusSession:
         return Request([Send(encode_ping(nonce))], ("pong", nonce))
 
     def handshake(self, api_key: str | None) -> Handshake:
-        """PROTOCOL.md: the key as a bearer token in the Authorization header."""
+        """docs/PROTOCOL.md: the key as a bearer token in the Authorization header."""
         return Handshake(headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
 
     def fetched(self, answer: Fetched, now: float) -> Received:

@@ -1,6 +1,6 @@
 """The providers argus speaks, by name: their facts, and a session for each.
 
-``argus`` (PROTOCOL.md) is the default. Each venue module (``coinbase``,
+``argus`` (docs/PROTOCOL.md) is the default. Each venue module (``coinbase``,
 ``binance``, ``kraken``, ``alpaca``, ``finnhub``) holds ``FACTS`` and its
 session class; they are imported only when named, so a run that streams from
 one venue loads one adapter. Pure: nothing here performs I/O.

@@ -1,4 +1,4 @@
-"""The value rules of PROTOCOL.md, shared by the SDK configs, the codec and the server.
+"""The value rules of docs/PROTOCOL.md, shared by the SDK configs, the codec and the server.
 
 Pure functions: each returns ``None`` when a value is valid, else a one-line
 reason that names the value. Callers turn reasons into the right exception
@@ -22,7 +22,7 @@ FILTER_KEYS: Final = ("min_price", "max_price")
 
 
 class ErrorCode(StrEnum):
-    """The ``code`` of an ``error`` message (PROTOCOL.md "Replies")."""
+    """The ``code`` of an ``error`` message (docs/PROTOCOL.md "Replies")."""
 
     BAD_REQUEST = "bad_request"
     UNKNOWN_OP = "unknown_op"
@@ -38,7 +38,7 @@ class ErrorCode(StrEnum):
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes with a meaning in PROTOCOL.md ("Close codes")."""
+    """WebSocket close codes with a meaning in docs/PROTOCOL.md ("Close codes")."""
 
     NORMAL = 1000
     GOING_AWAY = 1001
@@ -50,7 +50,7 @@ class CloseCode(IntEnum):
 
 
 SUBSCRIPTION_ID_RE: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
-SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/\-]{1,20}")  # PROTOCOL.md
+SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/\-]{1,20}")  # docs/PROTOCOL.md
 # Venues' own spellings reach further: Finnhub's OANDA:EUR_USD, long Alpaca/Kraken
 # pairs. Still no spaces, quotes or controls (symbols reach terminals and files).
 VENUE_SYMBOL_RE: Final = re.compile(r"[A-Z0-9.:/_\-]{1,32}")
@@ -72,7 +72,7 @@ def check_subscription_id(value: Any) -> str | None:
 
 
 def check_symbol(value: Any, venue: bool = False) -> str | None:
-    """PROTOCOL.md's symbol grammar; with ``venue``, the wider one of venues' symbols."""
+    """docs/PROTOCOL.md's symbol grammar; with ``venue``, the wider one of venues' symbols."""
     if venue:
         if not isinstance(value, str) or not VENUE_SYMBOL_RE.fullmatch(value):
             return f"invalid symbol {value!r}: 1 to 32 characters of [A-Z0-9.:/_-], upper case"

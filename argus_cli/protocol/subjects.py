@@ -12,7 +12,7 @@ of one Coinbase symbol, ``argus.*.price.>`` every price line of every venue.
 
 Message ids (``Nats-Msg-Id``, JetStream's de-duplication key) name one event
 of one sequence space: ``<source>:<symbol>:<type>:<seq>``, plus ``@<epoch>``
-when the server names its sequence space (PROTOCOL.md ``welcome``), so a
+when the server names its sequence space (docs/PROTOCOL.md ``welcome``), so a
 restarted server's new ``seq 1`` is not taken for a duplicate of the old one.
 Two publishers that ingest the same feed derive the same id for the same
 event, and the stream keeps it once. A gap line's id names its range

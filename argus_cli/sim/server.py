@@ -20,7 +20,7 @@ with a huge fan-out (many subscriptions, or catching up after a stall) never
 holds the loop for long. What one connection may hold is bounded in
 ``session.py`` (send queue) and ``replay.py`` (resume slices).
 
-``epoch`` names this simulator's sequence space (PROTOCOL.md, ``welcome``): the
+``epoch`` names this simulator's sequence space (docs/PROTOCOL.md, ``welcome``): the
 UTC time the market was made, ISO form, plus 8 random hex digits. It is made
 once with the market, so it stays the same on every connection while the seq
 counters live, and differs between two ``Simulator`` instances.

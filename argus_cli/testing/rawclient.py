@@ -1,4 +1,4 @@
-"""A plain websockets client for testing the simulator against PROTOCOL.md."""
+"""A plain websockets client for testing the simulator against docs/PROTOCOL.md."""
 
 from __future__ import annotations
 

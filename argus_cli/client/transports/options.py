@@ -45,7 +45,7 @@ def handshake_headers(
     parts = urlsplit(config.url)
     if parts.username is not None or parts.password is not None:
         # websockets would send them as a second Authorization header (Basic), past the
-        # clear-text guard below; the key travels only as api_key (PROTOCOL.md)
+        # clear-text guard below; the key travels only as api_key (docs/PROTOCOL.md)
         raise ConfigError(
             f"the url {config.safe_url} carries credentials (user:password@): argus sends "
             "a key only as api_key / ARGUS_API_KEY in the Authorization header; "
