@@ -55,6 +55,8 @@ __all__ = [
     "resolve",
     "shipped_profiles_dir",
     "user_profiles_dir",
+    "user_watchlists_file",
+    "watchlists",
 ]
 
 MAX_FILE_BYTES = 256 * 1024
@@ -216,6 +218,86 @@ def _interpolate(value: Any, env: Mapping[str, str], where: str, problems: list[
     return _VAR_RE.sub(lambda m: env[m.group(1)], value)
 
 
+WATCHLISTS = "watchlists"
+_WATCHLIST_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def _watchlists(body: object, problems: list[str]) -> dict[str, list[str]]:
+    """``watchlists: {tech: [AAPL, MSFT], crypto: [coinbase:BTC-USD]}`` as flat
+    ``watchlists.NAME`` values, every name and symbol checked."""
+    from .protocol.providers import split_symbol
+
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        problems.append("watchlists: must be a mapping of names to lists of symbols")
+        return {}
+    out: dict[str, list[str]] = {}
+    for name, symbols in body.items():
+        where = f"watchlists.{name}"
+        if not isinstance(name, str) or not _WATCHLIST_NAME.fullmatch(name):
+            problems.append(f"{where}: a name is letters, digits, - and _ (at most 32)")
+            continue
+        if isinstance(symbols, str):
+            symbols = [part.strip() for part in symbols.split(",") if part.strip()]
+        if not isinstance(symbols, list) or not symbols:
+            problems.append(f"{where}: expected a list of symbols, got {symbols!r}")
+            continue
+        kept: list[str] = []
+        for symbol in symbols:
+            if not isinstance(symbol, str):
+                problems.append(f"{where}: {symbol!r} is not a symbol")
+                continue
+            _, bare = split_symbol(symbol.strip())
+            reason = rules.check_symbol(bare.upper(), venue=True)
+            if reason:
+                problems.append(f"{where}: {reason}")
+            else:
+                kept.append(symbol.strip())
+        out[where] = kept
+    return out
+
+
+def user_watchlists_file() -> Path:
+    """The user's own watchlists (``NAME: [SYMBOL, ...]`` at the top level)."""
+    return Path(platformdirs.user_config_dir("argus")) / "watchlists.yaml"
+
+
+def watchlists(
+    profile: str | None = None, config_path: str | None = None
+) -> dict[str, tuple[list[str], str]]:
+    """Every watchlist by name: (symbols, where it is defined). The user's
+    watchlists.yaml, then the profile in force, then ``--config`` (later wins)."""
+    found: dict[str, tuple[list[str], str]] = {}
+    user = user_watchlists_file()
+    if user.is_file():
+        wrapped = load_file_wrapped(user)
+        for key, value in wrapped.items():
+            found[key.split(".", 1)[1]] = (value, str(user))
+    sources = [find_profile(base_profile(profile, None, os.environ))]
+    if config_path:
+        sources.append(Path(config_path))
+    for path in sources:
+        for key, value in load_file(path).items():
+            if key.startswith(WATCHLISTS + "."):
+                found[key.split(".", 1)[1]] = (value, str(path))
+    return found
+
+
+def load_file_wrapped(path: Path) -> dict[str, list[str]]:
+    """A watchlists.yaml (names at the top level) read as a ``watchlists:`` section."""
+    try:
+        text = path.read_bytes()[: MAX_FILE_BYTES + 1]
+        document = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(str(path), [f"cannot read the watchlists: {exc}"]) from None
+    problems: list[str] = []
+    out = _watchlists(document, problems)
+    if problems:
+        raise ProfileError(str(path), problems)
+    return out
+
+
 def load_file(path: Path | str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Load one profile file into flat ``section.key`` values; ProfileError lists all problems."""
     env = os.environ if env is None else env
@@ -240,8 +322,11 @@ def load_file(path: Path | str, env: Mapping[str, str] | None = None) -> dict[st
         raise ProfileError(source, ["the top level must be a mapping of sections"])
     problems: list[str] = []
     out: dict[str, Any] = {}
-    sections = {key.split(".")[0] for key in SCHEMA}
+    sections = {key.split(".")[0] for key in SCHEMA} | {WATCHLISTS}
     for section, body in document.items():
+        if section == WATCHLISTS:
+            out.update(_watchlists(body, problems))
+            continue
         if section not in sections:
             problems.append(f"unknown section {section!r}: expected {', '.join(sorted(sections))}")
             continue

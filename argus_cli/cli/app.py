@@ -27,6 +27,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+COMPLETE_VAR = "_ARGUS_COMPLETE"
+
+
 def _hold_standard_descriptors() -> None:
     """Put /dev/null on a closed fd 0, 1 or 2 (``argus stream >&-``).
 
@@ -62,8 +65,13 @@ def main() -> None:
     from . import stderr
     from .commands import app
 
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions (`argus completion`)
+        from .completion import register
+
+        register()
+
     try:
-        app()
+        app(prog_name="argus", complete_var=COMPLETE_VAR)  # also under python -m argus_cli
     finally:
         stderr.flush(1.0)
         gc.freeze()

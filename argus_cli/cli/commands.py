@@ -30,6 +30,7 @@ __all__ = ["COMMANDS", "app"]
 # if not the function's docstring), in the order ``argus --help`` lists them
 COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "stream": ("stream", "stream", "STREAM_HELP"),
+    "quote": ("quote", "quote", "QUOTE_HELP"),
     "record": ("record", "record", "RECORD_HELP"),
     "stats": ("stats", "stats", "STATS_HELP"),
     "serve": ("serve", "serve", "SERVE_HELP"),
@@ -37,7 +38,9 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "info": ("info", "info", "INFO_HELP"),
     "symbols": ("symbols", "symbols", "SYMBOLS_HELP"),
     "profiles": ("profiles", "app", None),
+    "watchlists": ("watchlists", "watchlists_command", "WATCHLISTS_HELP"),
     "nats": ("nats", "nats_app", None),
+    "completion": ("completion", "completion", "COMPLETION_HELP"),
 }
 
 

@@ -150,6 +150,26 @@ def check_log_level(raw: str | None) -> str:
     return level
 
 
+def complete_profiles(incomplete: str) -> list[str]:
+    """Shell completion: the profile names (shipped and the user's)."""
+    from ..config import list_profiles
+
+    return sorted({name for name, _, _ in list_profiles() if name.startswith(incomplete)})
+
+
+def complete_symbols(incomplete: str) -> list[str]:
+    """Shell completion: ``@NAME`` for the watchlists (the default profile's)."""
+    if not incomplete.startswith("@"):
+        return []
+    from ..config import watchlists
+
+    try:
+        names = watchlists()
+    except Exception:  # a broken file: no completion, the command itself will say why
+        return []
+    return sorted(f"@{name}" for name in names if f"@{name}".startswith(incomplete))
+
+
 Profile = Annotated[
     str | None,
     typer.Option(
@@ -160,6 +180,7 @@ Profile = Annotated[
         metavar="NAME",
         help="Profile name [default: the provider's, else dev] [env: ARGUS_PROFILE].",
         show_default=False,
+        autocompletion=complete_profiles,
     ),
 ]
 Provider = Annotated[
@@ -209,12 +230,15 @@ Transport = Annotated[
 
 # --- the source options stream and record share --------------------------------------
 
+
 Symbols = Annotated[
     list[str],
     typer.Argument(
         metavar="SYMBOL",
-        help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider.",
+        help="Symbols, e.g. AAPL GOOGL (or AAPL,GOOGL); PROVIDER:SYMBOL picks a provider; "
+        "@NAME a watchlist, @FILE a file, - standard input.",
         show_default=False,
+        autocompletion=complete_symbols,
     ),
 ]
 Types = Annotated[

@@ -150,8 +150,9 @@ def record(
         plan_feeds,
         source_flags,
     )
+    from .watchlists import expand_symbols
 
-    wanted = parse_feeds(symbols)
+    wanted = parse_feeds(expand_symbols(symbols, profile, config))  # @NAME, @FILE, -
     servers = broker.parse_servers(from_, "'--from'") if from_ is not None else None
     since_at = broker.parse_since(since) if since is not None else None
     check_broker_conflicts(

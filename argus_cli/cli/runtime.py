@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
@@ -218,8 +219,41 @@ async def subscribe_all(
                 f"argus: {','.join(sub.symbols)}: refused by the server ({shown(result.code)}): "
                 f"{shown(result)}{hint}\n"
             )
+            if await _retry_good_symbols(client, sub_id, sub, result):
+                live.append(sub_id)
         elif isinstance(result, BaseException):
             raise result
         else:
             live.append(sub_id)
     return live
+
+
+async def _retry_good_symbols(
+    client: WebSocketClient, sub_id: str, sub: SubscriptionConfig, refusal: SubscriptionError
+) -> bool:
+    """A group refused for an unknown symbol that the refusal names: subscribe the
+    group's other symbols again (one bad symbol never takes good ones down). True
+    when that subscription is live."""
+    if refusal.code != ErrorCode.INVALID_SYMBOL or len(sub.symbols) < 2:
+        return False
+    said = set(re.split(r"[^A-Za-z0-9.:/_-]+", str(refusal)))
+    bad = [s for s in sub.symbols if s in said]
+    good = [s for s in sub.symbols if s not in said]
+    if not bad or not good:
+        return False
+    stderr.write(f"argus: subscribing {','.join(good)} again without {','.join(bad)}\n")
+    retry = SubscriptionConfig(
+        symbols=good,
+        data_types=sub.data_types,
+        update_frequency=sub.update_frequency,
+        filters=sub.filters,
+    )
+    try:
+        await client.subscribe(sub_id, retry)
+    except SubscriptionError as again:
+        stderr.write(
+            f"argus: {','.join(good)}: refused by the server ({shown(again.code)}): "
+            f"{shown(again)}\n"
+        )
+        return False
+    return True

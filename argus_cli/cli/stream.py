@@ -44,6 +44,7 @@ STREAM_HELP = (
     "  argus stream AAPL --json --count 10    # ten JSON lines, then exit 0\n"
     "  argus stream kraken:BTC/USD --types price,orderbook\n"
     "  argus stream AAPL | jq -c 'select(.type==\"price\")'\n"
+    "  argus stream AAPL --format csv --fields symbol,price,timestamp --time iso\n"
     "  argus stream AAPL --publish nats://localhost:4222     # also into NATS\n"
     "  argus stream AAPL --from nats://localhost:4222 --since 10m\n\n" + exit_codes.EXIT_CODES_HELP
 )
@@ -69,6 +70,9 @@ class StreamOptions:
     no_color: bool = False
     feeds: list[Feed] | None = None  # None: one feed, ``settings`` and ``symbols``
     quiet: bool = False  # --format none: publish only, nothing on standard output
+    output: str = "jsonl"  # when not the table: jsonl, csv or tsv (--format)
+    fields: list[str] | None = None  # --fields (csv/tsv: DEFAULT_FIELDS when not given)
+    time: str = "epoch"  # --time: how timestamp and received are written
     broker: list[str] | None = None  # --from: read from these NATS servers
     since: float | None = None  # --since (epoch seconds), with --from
 
@@ -249,6 +253,92 @@ def check_broker_conflicts(
         )
 
 
+FORMATS = ("auto", "table", "jsonl", "csv", "tsv", "none")
+Fields = Annotated[
+    str | None,
+    typer.Option(
+        "--fields",
+        metavar="FIELDS",
+        help="Comma list of the fields to write, in order (csv, tsv, jsonl), e.g. "
+        "symbol,price,bid,ask,timestamp.",
+        show_default=False,
+    ),
+]
+TimeFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--time",
+        metavar="FORMAT",
+        help="How timestamp and received are written (csv, tsv, jsonl): epoch (seconds, "
+        "the default) or iso (ISO 8601 UTC, 2026-11-29T14:03:07.123456Z).",
+        show_default=False,
+    ),
+]
+
+
+def choose_format(
+    *,
+    json_: bool,
+    format_: str,
+    fields: str | None,
+    time_: str | None,
+    valid_fields: Sequence[str],
+    formats: Sequence[str] = FORMATS,
+) -> tuple[str, list[str] | None, str]:
+    """(output, fields, time): ``table``, ``jsonl``, ``csv``, ``tsv`` or ``none`` (auto:
+    the table on a terminal, else JSON lines), the ``--fields`` checked against
+    ``valid_fields`` (None: not given), and ``epoch`` or ``iso``. ``--fields`` and
+    ``--time`` shape written lines: with the table or ``none`` they are refused (exit 2,
+    naming the pair), as is an unknown field (naming it and listing the valid ones)."""
+    if format_ not in formats:
+        raise typer.BadParameter(
+            f"{format_!r} is not one of {', '.join(formats)}", param_hint="'--format'"
+        )
+    time = "epoch"
+    if time_ is not None:
+        time = time_.strip().lower()
+        if time not in ("epoch", "iso"):
+            raise typer.BadParameter(f"{time_!r} is not one of iso, epoch", param_hint="'--time'")
+    output = "jsonl" if json_ else format_
+    if output == "auto":
+        output = "table" if sys.stdout.isatty() else "jsonl"
+    for flag, given in (("--fields", fields is not None), ("--time", time_ is not None)):
+        if not given:
+            continue
+        if output == "none":
+            raise options.conflict(flag, "--format none", "--format none writes nothing")
+        if output == "table" and format_ == "table":
+            raise options.conflict(flag, "--format table", "the table has its own columns")
+        if output == "table":
+            raise options.conflict(
+                flag,
+                "the table",
+                "standard output is a terminal: add --json, --format csv or --format tsv",
+            )
+    chosen: list[str] | None = None
+    if fields is not None:
+        from ..sinks.delimited import parse_fields
+
+        try:
+            chosen = parse_fields(fields, valid_fields)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--fields'") from None
+    return output, chosen, time
+
+
+def make_sink(output: str, fields: Sequence[str] | None, time: str) -> Sink | None:
+    """The sink for standard output: CSV/TSV, or JSON lines cut to ``fields`` or with
+    ``iso`` times; None for plain JSON lines (``StreamOutput``'s own) or no lines."""
+    from ..sinks.delimited import Columns, DelimitedSink, SelectedJsonLinesSink
+
+    if output in ("csv", "tsv"):
+        assert fields is not None
+        return DelimitedSink(Columns(fields, time), output)
+    if output == "jsonl" and (fields is not None or time != "epoch"):
+        return SelectedJsonLinesSink(Columns(fields, time))
+    return None
+
+
 def parse_types(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
@@ -286,9 +376,11 @@ def stream(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="auto (table on a terminal), table, jsonl, or none (with --publish).",
+            help="auto (table on a terminal), table, jsonl, csv, tsv, or none (with --publish).",
         ),
     ] = "auto",
+    fields: Fields = None,
+    time_: TimeFormat = None,
     publish: Annotated[
         str | None,
         typer.Option(
@@ -330,14 +422,18 @@ def stream(
 ) -> None:
     """Stream live market data: a table in a terminal, JSON lines when piped."""
     from ..protocol import rules
+    from ..sinks.delimited import DEFAULT_FIELDS, EVENT_FIELDS
     from . import broker
 
     check_conflicts(ctx, json_=json_, format_=format_, demo=demo, url=url, rest_url=rest_url)
-    wanted = parse_feeds(symbols)
-    if format_ not in ("auto", "table", "jsonl", "none"):
-        raise typer.BadParameter(
-            f"{format_!r} is not one of auto, table, jsonl, none", param_hint="'--format'"
-        )
+    from .watchlists import expand_symbols
+
+    wanted = parse_feeds(expand_symbols(symbols, profile, config))  # @NAME, @FILE, -
+    output, chosen_fields, time_format = choose_format(
+        json_=json_, format_=format_, fields=fields, time_=time_, valid_fields=EVENT_FIELDS
+    )
+    if output in ("csv", "tsv") and chosen_fields is None:
+        chosen_fields = list(DEFAULT_FIELDS)
     servers = broker.parse_servers(from_, "'--from'") if from_ is not None else None
     since_at = broker.parse_since(since) if since is not None else None
     check_broker_conflicts(
@@ -376,19 +472,19 @@ def stream(
             "--format none prints nothing: it is for --publish (or ARGUS_PUBLISH)",
             param_hint="'--format'",
         )
-    table = format_ == "table" or (format_ == "auto" and not json_ and sys.stdout.isatty())
-    if json_ or format_ == "none":
-        table = False
     stream_options = StreamOptions(
         symbols=[s for feed in feeds for s in feed.symbols],
         settings=feeds[0].settings,
         feeds=feeds,
-        table=table,
+        table=output == "table",
         count=count,
         duration=duration,
         demo=demo,
         no_color=no_color,
-        quiet=format_ == "none",
+        quiet=output == "none",
+        output=output,
+        fields=chosen_fields,
+        time=time_format,
         broker=servers,
         since=since_at,
     )
@@ -455,10 +551,14 @@ async def run_stream(
     if make_output is not None:
         output = make_output(outcome, clients)
     else:
+        sink = None
+        if not options.table and not options.quiet:
+            sink = make_sink(options.output, options.fields, options.time)
         output = StreamOutput(
             outcome,
             board if options.table else None,
             options.count,
+            sink,
             publisher=publisher,
             quiet=options.quiet,
         )

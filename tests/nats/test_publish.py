@@ -38,7 +38,7 @@ async def test_published_lines_are_what_json_prints_then_replayed_and_live_witho
     outcome, settings = await ensure_stream([nats_server.url])
     assert outcome == "created" and settings["subjects"] == ["argus.>"]
     env = argus_env(tmp_path)
-    with ThreadedSim(rate=300.0) as sim:
+    with ThreadedSim(rate=300.0, symbols=["AAPL", "BRK.B"]) as sim:
         first = await run(
             [
                 "stream",
@@ -56,6 +56,7 @@ async def test_published_lines_are_what_json_prints_then_replayed_and_live_witho
         )
         assert first.proc is not None and first.proc.returncode == 0, first.stderr
         assert len(first.lines) == 60
+        assert {e["symbol"] for e in first.events()} == {"AAPL", "BRK.B"}  # a dot in a subject
         held = await stored(nats_server.url)
         # byte for byte the lines --json printed, on subjects that name them
         assert [payload for payload, _ in held] == first.lines
@@ -100,9 +101,11 @@ async def test_published_lines_are_what_json_prints_then_replayed_and_live_witho
         assert await consumer.wait() == 0, consumer.stderr
     published = [strip(json.loads(p)) for p, _ in await stored(nats_server.url)]
     seen = [strip(e) for e in consumer.events()]
-    assert len(published) == 120
-    assert seen == published  # every event once, in order, across the replay/live seam
-    assert all(e["sub"] == "cli-1" or e["sub"].startswith("cli-") for e in consumer.events())
+    assert len(published) == 120 and len(seen) == 120
+    for symbol in ("AAPL", "BRK.B"):  # one consumer a symbol: each in stream order
+        mine = [e for e in seen if e["symbol"] == symbol]
+        assert mine and mine == [e for e in published if e["symbol"] == symbol]
+    assert {e["sub"] for e in consumer.events()} == {"cli-1", "cli-2"}  # the consumer's own
     print(f"\nseam: {len(seen)} events through replay then live, lost 0, duplicated 0")
 
 
