@@ -193,9 +193,14 @@ class Pipeline:
         return out
 
     def _jump(self, event: Message, first: int, last: int, now: float) -> Message:
-        self.warnings.warning(
-            now, "gap: %s %s seq %d..%d missing", event["symbol"], event["type"], first, last
-        )
+        if first == last:
+            self.warnings.warning(
+                now, "gap: %s %s seq %d missing", event["symbol"], event["type"], first
+            )
+        else:
+            self.warnings.warning(
+                now, "gap: %s %s seq %d..%d missing", event["symbol"], event["type"], first, last
+            )
         return {
             "type": "gap",
             "symbol": event["symbol"],
@@ -230,12 +235,13 @@ class Pipeline:
         self.gaps += 1
         gap["source"] = self.source
         gap["received"] = now
+        from_seq = gap.get("from_seq")
+        span = f"{from_seq}" if from_seq == to_seq else f"{from_seq}..{to_seq if to_seq else ''}"
         self.warnings.warning(
             now,
-            "gap: %s seq %s..%s (%s)",
+            "gap: %s seq %s missing (%s)",
             gap["symbol"],
-            gap.get("from_seq"),
-            to_seq,
+            span,
             gap.get("reason", "reported by the server"),
         )
         return True

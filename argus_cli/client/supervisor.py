@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -90,11 +91,14 @@ class Supervisor:
         failures = 0
         ever_connected = False
         last_error = ""
+        lost_at: float | None = None  # when the last working connection was lost
+        attempts = 0  # since then
         while not self.closing:
             wait_at_least: float | None = None
             try:
                 link = await self.open_link()
             except ArgusError as error:
+                attempts += 1
                 last_error = str(error)
                 self.on_error(last_error)
                 decision = self.policy.decide(error)
@@ -106,11 +110,19 @@ class Supervisor:
             else:
                 if ever_connected:
                     self.reconnect_count += 1
+                if lost_at is not None:  # the other half of "reconnecting in ..."
+                    log.warning(
+                        "reconnected after %.1fs (attempt %d)",
+                        time.monotonic() - lost_at,
+                        attempts + 1,
+                    )
+                lost_at, attempts = None, 0
                 ever_connected = True
                 served = await self.serve(link)
                 if self.closing:
                     return
                 self.status.to(ConnectionState.RECONNECTING)
+                lost_at = time.monotonic()
                 last_error = served.reason
                 self.on_error(last_error)
                 if served.error is not None:

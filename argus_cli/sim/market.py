@@ -212,19 +212,29 @@ class EventRing:
         return iter(self.events(self.oldest, self.newest))
 
 
+FIRST_STEP = 0.2  # seconds a first event stands for (5 events a second, the default rate)
+MAX_STEP = 60.0  # a quiet symbol's next step counts at most a minute
+
+
 class _SymbolState:
-    __slots__ = ("price", "ring", "seq", "symbol", "total_volume")
+    __slots__ = ("last_time", "price", "ring", "seq", "symbol", "total_volume")
 
     def __init__(self, symbol: str, price: float, ring_size: int) -> None:
         self.symbol = symbol
         self.price = price
         self.seq = 0
         self.total_volume = 0
+        self.last_time: float | None = None
         self.ring = EventRing(symbol, ring_size)
 
 
 class Market:
-    """The market model. ``next_event`` advances one symbol by one event."""
+    """The market model. ``next_event`` advances one symbol by one event.
+
+    Prices follow a geometric random walk whose ``volatility`` is per square root
+    of a second of the events' own clock (``now``), not per event: a symbol moves
+    as much in a minute at 5 events a second as at 5,000 (each event's step is
+    scaled by the time since the previous one, at most ``MAX_STEP`` seconds)."""
 
     def __init__(
         self,
@@ -232,7 +242,7 @@ class Market:
         *,
         seed: int | None = None,
         ring_size: int = 10_000,
-        volatility: float = 0.0008,
+        volatility: float = 0.0018,  # per sqrt(second): ~0.8% in 20 s, ~7% a day's hour
     ) -> None:
         if symbols is None:
             symbols = DEFAULT_UNIVERSE
@@ -259,8 +269,11 @@ class Market:
     def next_event(self, symbol: str, now: float) -> Event:
         state = self.states[symbol]
         rng = self._rng
-        shock = rng.gauss(0.0, self.volatility)
-        price = max(TICK, _ticks(state.price * math.exp(shock - self.volatility**2 / 2)))
+        last, state.last_time = state.last_time, now
+        step = FIRST_STEP if last is None else min(MAX_STEP, max(0.0, now - last))
+        sigma = self.volatility * math.sqrt(step)
+        shock = rng.gauss(0.0, sigma)
+        price = max(TICK, _ticks(state.price * math.exp(shock - sigma**2 / 2)))
         half_spread = TICK * (1 + (price > 100) + rng.randrange(2))
         bid = max(TICK, _ticks(price - half_spread))
         ask = _ticks(max(price, bid) + half_spread)

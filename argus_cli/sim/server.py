@@ -322,6 +322,8 @@ class Simulator:
                     route.deliver(event)
             else:
                 route.pending[event.symbol] = event
+                traded = route.traded
+                traded[event.symbol] = traded.get(event.symbol, 0) + event.size
         return len(snapshot)
 
     async def _drive(self) -> None:

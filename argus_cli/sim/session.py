@@ -29,6 +29,7 @@ Limits, per connection (what one client can make the server hold or do):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -78,6 +79,7 @@ class Route:
     sub: Subscribe
     streams: Streams
     pending: dict[str, Event] = field(default_factory=dict)  # conflation: latest per symbol
+    traded: dict[str, int] = field(default_factory=dict)  # conflation: the period's trade sizes
 
     def passes(self, price: float) -> bool:
         sub = self.sub
@@ -394,7 +396,11 @@ class Session:
         while not self.closed and route.sub.id in self.routes:
             await asyncio.sleep(period)
             pending, route.pending = route.pending, {}
-            for event in pending.values():
+            traded, route.traded = route.traded, {}
+            for symbol, event in pending.items():
+                size = traded.get(symbol, event.size)
+                if size != event.size:  # volume: every trade of the period, summed
+                    event = dataclasses.replace(event, size=size, _bodies={})
                 route.deliver(event)
 
     def unsubscribe(self, request: Unsubscribe) -> None:

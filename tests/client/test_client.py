@@ -175,7 +175,8 @@ async def test_ping_and_list_symbols(sim: Simulator) -> None:
     await client.disconnect()
 
 
-async def test_reconnect_resumes_without_loss_or_duplicates(sim: Simulator) -> None:
+async def test_reconnect_resumes_without_loss_or_duplicates(sim: Simulator, caplog: Any) -> None:
+    caplog.set_level("WARNING", logger="argus_cli.client")
     client = WebSocketClient(fast_config(sim.url))
     seen: list[tuple[str, str, int]] = []
     gaps: list[Any] = []
@@ -195,6 +196,9 @@ async def test_reconnect_resumes_without_loss_or_duplicates(sim: Simulator) -> N
     stats = await client.get_stats()
     assert stats["reconnect_count"] == 3
     assert gaps == [] and stats["gaps"] == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("reconnecting in" in m for m in said) == 3  # each loss said, then its end
+    assert sum(m.startswith("reconnected after") and "(attempt 1)" in m for m in said) == 3
     for symbol in ("AAPL", "MSFT"):
         for kind in ("price", "volume"):
             seqs = [s for sym, k, s in seen if sym == symbol and k == kind]

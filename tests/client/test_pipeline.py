@@ -222,3 +222,18 @@ def test_delivered_seqs_increase_and_every_hole_has_one_gap(
             assert following["seq"] == item["to_seq"] + 1
     assert pipe.duplicates == len(stream) - sum(map(len, delivered.values()))
     assert pipe.gaps == sum(map(len, gaps.values()))
+
+
+def test_gap_warnings_read_well_for_one_seq_and_for_a_range(caplog: Any) -> None:
+    pipe = pipeline()
+    with caplog.at_level("WARNING", logger="argus_cli.client"):
+        pipe.process([price(1), price(3)], T0)  # one missing
+        pipe.process([price(7)], T0 + 60)  # three missing (past the log budget's window)
+        notice = {"type": "gap", "sub": "s1", "symbol": "AAPL", "from_seq": 9, "to_seq": 9,
+                  "reason": "not_in_buffer"}  # fmt: skip
+        pipe.process([notice], T0 + 120)
+    text = caplog.text
+    assert "gap: AAPL price seq 2 missing" in text
+    assert "gap: AAPL price seq 4..6 missing" in text
+    assert "gap: AAPL seq 9 missing (not_in_buffer)" in text
+    assert "2..2" not in text and "9..9" not in text

@@ -69,3 +69,19 @@ def test_events_after_in_slices_is_the_same_sequence(ring: int, asked: int, limi
         sliced += more
         seq = more[-1].seq
     assert sliced == whole
+
+
+def test_volatility_is_per_unit_of_time_not_per_event() -> None:
+    """At 5,000 events a second AAPL moves about as much in 20 s as at 5 a second
+    (it used to fall from 228 to 150: the step was per event)."""
+    from argus_cli.sim.market import Market
+
+    for rate in (5.0, 5000.0):
+        market = Market(["AAPL"], seed=7)
+        start = market.last_price("AAPL")
+        moves = []
+        now = 1_000.0
+        for _ in range(int(20 * rate)):
+            now += 1 / rate
+            moves.append(abs(market.next_event("AAPL", now).price / start - 1))
+        assert max(moves) < 0.05, (rate, max(moves))  # sigma over 20 s is ~0.8%

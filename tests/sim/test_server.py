@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -239,6 +240,12 @@ async def test_conflation_sends_at_most_one_per_period(make_sim: SimFactory) -> 
             assert 1 <= count <= 3  # 2.6 s at one per second
     latest = [m for m in data if m["symbol"] == "AAPL" and m["type"] == "price"][-1]
     assert latest["seq"] > 50  # the latest values, not the first
+    # a conflated volume is every trade of its period, summed (total_volume as ever)
+    for symbol in ("AAPL", "MSFT"):
+        volumes = [m for m in data if m["symbol"] == symbol and m["type"] == "volume"]
+        assert volumes[0]["volume"] > 100  # a period's trades, not the last one's size
+        for before, after in itertools.pairwise(volumes):
+            assert after["volume"] == after["total_volume"] - before["total_volume"]
 
 
 async def test_price_filters(make_sim: SimFactory) -> None:
