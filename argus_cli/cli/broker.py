@@ -9,11 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from . import options
+
 if TYPE_CHECKING:
     from ..config import Resolved
     from ..sinks.nats import NatsPublisher
 
-__all__ = ["make_publisher", "parse_servers", "parse_since", "publish_summary"]
+__all__ = [
+    "check_broker_conflicts",
+    "make_publisher",
+    "parse_servers",
+    "parse_since",
+    "publish_summary",
+]
 
 _AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -75,3 +83,38 @@ def publish_summary(publisher: NatsPublisher) -> str | None:
     if not publisher.dropped:
         return None
     return f"{publisher.dropped:,} messages dropped ({publisher.drop_reason()})"
+
+
+def check_broker_conflicts(
+    *,
+    from_: str | None,
+    since: str | None,
+    publish: str | None,
+    demo: bool,
+    given: dict[str, str | None],
+    transport: str | None,
+    frequency: str | None,
+    prices: bool,
+) -> None:
+    """``--from`` reads what was published: the options that choose or shape a feed
+    contradict it (exit 2, naming the pair)."""
+    if since is not None and from_ is None:
+        raise options.conflict("--since", "a feed", "--since replays from NATS: give --from")
+    if from_ is None:
+        return
+    why = "--from reads from NATS, not from a feed"
+    for flag, value in given.items():
+        if value is not None:
+            raise options.conflict("--from", flag, why)
+    if demo:
+        raise options.conflict("--from", "--demo", why)
+    if transport is not None:
+        raise options.conflict("--from", "--transport", why)
+    if publish is not None:
+        raise options.conflict("--from", "--publish", "the events are on the broker already")
+    if frequency not in (None, "realtime") or prices:
+        raise options.conflict(
+            "--from",
+            "--frequency/--min-price/--max-price",
+            "the broker carries what was published; shape it on the publishing side",
+        )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from . import exit_codes, options
-from .stream import Fields, TimeFormat
+from .formats import Fields, TimeFormat
 
 if TYPE_CHECKING:
     import asyncio
@@ -156,14 +156,8 @@ def quote(
     allow_insecure_key: options.AllowInsecureKey = False,
 ) -> None:
     """Print the latest price of each symbol, then exit."""
-    from .stream import (
-        StreamOptions,
-        check_conflicts,
-        choose_format,
-        parse_feeds,
-        plan_feeds,
-        source_flags,
-    )
+    from .formats import choose_format
+    from .stream import StreamOptions, check_conflicts, parse_feeds, plan_feeds, source_flags
     from .watchlists import expand_symbols
 
     check_conflicts(ctx, json_=json_, format_=format_, demo=demo, url=url, rest_url=rest_url)
@@ -247,7 +241,7 @@ class Quotes:
     async def open(self) -> None:
         import asyncio
 
-        from .stream import make_sink
+        from .formats import make_sink
 
         opts = self.options
         if opts.output != "table":

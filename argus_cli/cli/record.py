@@ -143,13 +143,8 @@ def record(
 ) -> None:
     """Record a feed to a file (JSON lines, compressed by the file's name)."""
     from . import broker
-    from .stream import (
-        StreamOptions,
-        check_broker_conflicts,
-        parse_feeds,
-        plan_feeds,
-        source_flags,
-    )
+    from .broker import check_broker_conflicts
+    from .stream import StreamOptions, parse_feeds, plan_feeds, source_flags
     from .watchlists import expand_symbols
 
     wanted = parse_feeds(expand_symbols(symbols, profile, config))  # @NAME, @FILE, -

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from . import exit_codes, options
+from .formats import Fields, TimeFormat
 
 # Only typer and the options load with this module: ``argus stream --help`` reads the
 # signature below. The rest loads where it is used: the rules and profiles when the
@@ -218,127 +218,6 @@ def check_conflicts(
             )
 
 
-def check_broker_conflicts(
-    *,
-    from_: str | None,
-    since: str | None,
-    publish: str | None,
-    demo: bool,
-    given: dict[str, str | None],
-    transport: str | None,
-    frequency: str | None,
-    prices: bool,
-) -> None:
-    """``--from`` reads what was published: the options that choose or shape a feed
-    contradict it (exit 2, naming the pair)."""
-    if since is not None and from_ is None:
-        raise options.conflict("--since", "a feed", "--since replays from NATS: give --from")
-    if from_ is None:
-        return
-    why = "--from reads from NATS, not from a feed"
-    for flag, value in given.items():
-        if value is not None:
-            raise options.conflict("--from", flag, why)
-    if demo:
-        raise options.conflict("--from", "--demo", why)
-    if transport is not None:
-        raise options.conflict("--from", "--transport", why)
-    if publish is not None:
-        raise options.conflict("--from", "--publish", "the events are on the broker already")
-    if frequency not in (None, "realtime") or prices:
-        raise options.conflict(
-            "--from",
-            "--frequency/--min-price/--max-price",
-            "the broker carries what was published; shape it on the publishing side",
-        )
-
-
-FORMATS = ("auto", "table", "jsonl", "csv", "tsv", "none")
-Fields = Annotated[
-    str | None,
-    typer.Option(
-        "--fields",
-        metavar="FIELDS",
-        help="Comma list of the fields to write, in order (csv, tsv, jsonl), e.g. "
-        "symbol,price,bid,ask,timestamp.",
-        show_default=False,
-    ),
-]
-TimeFormat = Annotated[
-    str | None,
-    typer.Option(
-        "--time",
-        metavar="FORMAT",
-        help="How timestamp and received are written (csv, tsv, jsonl): epoch (seconds, "
-        "the default) or iso (ISO 8601 UTC, 2026-11-29T14:03:07.123456Z).",
-        show_default=False,
-    ),
-]
-
-
-def choose_format(
-    *,
-    json_: bool,
-    format_: str,
-    fields: str | None,
-    time_: str | None,
-    valid_fields: Sequence[str],
-    formats: Sequence[str] = FORMATS,
-) -> tuple[str, list[str] | None, str]:
-    """(output, fields, time): ``table``, ``jsonl``, ``csv``, ``tsv`` or ``none`` (auto:
-    the table on a terminal, else JSON lines), the ``--fields`` checked against
-    ``valid_fields`` (None: not given), and ``epoch`` or ``iso``. ``--fields`` and
-    ``--time`` shape written lines: with the table or ``none`` they are refused (exit 2,
-    naming the pair), as is an unknown field (naming it and listing the valid ones)."""
-    if format_ not in formats:
-        raise typer.BadParameter(
-            f"{format_!r} is not one of {', '.join(formats)}", param_hint="'--format'"
-        )
-    time = "epoch"
-    if time_ is not None:
-        time = time_.strip().lower()
-        if time not in ("epoch", "iso"):
-            raise typer.BadParameter(f"{time_!r} is not one of iso, epoch", param_hint="'--time'")
-    output = "jsonl" if json_ else format_
-    if output == "auto":
-        output = "table" if sys.stdout.isatty() else "jsonl"
-    for flag, given in (("--fields", fields is not None), ("--time", time_ is not None)):
-        if not given:
-            continue
-        if output == "none":
-            raise options.conflict(flag, "--format none", "--format none writes nothing")
-        if output == "table" and format_ == "table":
-            raise options.conflict(flag, "--format table", "the table has its own columns")
-        if output == "table":
-            raise options.conflict(
-                flag,
-                "the table",
-                "standard output is a terminal: add --json, --format csv or --format tsv",
-            )
-    chosen: list[str] | None = None
-    if fields is not None:
-        from ..sinks.delimited import parse_fields
-
-        try:
-            chosen = parse_fields(fields, valid_fields)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'--fields'") from None
-    return output, chosen, time
-
-
-def make_sink(output: str, fields: Sequence[str] | None, time: str) -> Sink | None:
-    """The sink for standard output: CSV/TSV, or JSON lines cut to ``fields`` or with
-    ``iso`` times; None for plain JSON lines (``StreamOutput``'s own) or no lines."""
-    from ..sinks.delimited import Columns, DelimitedSink, SelectedJsonLinesSink
-
-    if output in ("csv", "tsv"):
-        assert fields is not None
-        return DelimitedSink(Columns(fields, time), output)
-    if output == "jsonl" and (fields is not None or time != "epoch"):
-        return SelectedJsonLinesSink(Columns(fields, time))
-    return None
-
-
 def parse_types(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
@@ -424,9 +303,10 @@ def stream(
     from ..protocol import rules
     from ..sinks.delimited import DEFAULT_FIELDS, EVENT_FIELDS
     from . import broker
+    from .formats import choose_format
+    from .watchlists import expand_symbols
 
     check_conflicts(ctx, json_=json_, format_=format_, demo=demo, url=url, rest_url=rest_url)
-    from .watchlists import expand_symbols
 
     wanted = parse_feeds(expand_symbols(symbols, profile, config))  # @NAME, @FILE, -
     output, chosen_fields, time_format = choose_format(
@@ -436,7 +316,7 @@ def stream(
         chosen_fields = list(DEFAULT_FIELDS)
     servers = broker.parse_servers(from_, "'--from'") if from_ is not None else None
     since_at = broker.parse_since(since) if since is not None else None
-    check_broker_conflicts(
+    broker.check_broker_conflicts(
         from_=from_,
         since=since,
         publish=publish,
@@ -553,6 +433,8 @@ async def run_stream(
     else:
         sink = None
         if not options.table and not options.quiet:
+            from .formats import make_sink
+
             sink = make_sink(options.output, options.fields, options.time)
         output = StreamOutput(
             outcome,

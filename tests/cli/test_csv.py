@@ -215,11 +215,11 @@ def test_bad_or_conflicting_options_exit_2(args: list[str], said: str) -> None:
 
 def test_fields_on_a_terminal_name_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--format auto`` on a terminal is the table: ``--fields`` says how to get lines."""
-    from argus_cli.cli import stream as stream_module
+    from argus_cli.cli import formats
 
-    monkeypatch.setattr(stream_module.sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(formats.sys.stdout, "isatty", lambda: True, raising=False)
     with pytest.raises(Exception) as caught:
-        stream_module.choose_format(
+        formats.choose_format(
             json_=False, format_="auto", fields="symbol", time_=None, valid_fields=EVENT_FIELDS
         )
     assert "--fields and the table cannot be used together" in str(caught.value)
