@@ -17,6 +17,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -336,6 +337,87 @@ def table(seconds: float) -> None:
         RESULTS["table_500_symbols"] = asyncio.run(table_run(s.url, seconds, 500))
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stream_cpu(url: str, symbols: list[str], seconds: float, size: tuple[int, int] | None) -> float:
+    """Cores `argus stream` uses on ``seconds`` of the stream (after 3 s to settle): on a
+    pty of ``size`` (columns, lines), the real table and its painter, or with --json."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_") and k != "NO_COLOR"}
+    argv = [*argus_command(), "stream", *symbols, "--url", url]
+    proc = None
+    if size is None:
+        proc = subprocess.Popen([*argv, "--json"], env=env, stdout=subprocess.DEVNULL)
+        pid = proc.pid
+    else:
+        columns, lines = size
+        env.update(TERM="xterm-256color", COLUMNS=str(columns), LINES=str(lines))
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: argus on a terminal of that size
+            winsize = struct.pack("HHHH", lines, columns, 0, 0)
+            fcntl.ioctl(0, termios.TIOCSWINSZ, winsize)
+            os.execvpe(argv[0], argv, env)
+
+        def drain() -> None:  # the terminal reads everything argus paints
+            while True:
+                if select.select([fd], [], [], 0.2)[0]:
+                    try:
+                        if not os.read(fd, 65536):
+                            return
+                    except OSError:
+                        return
+
+        threading.Thread(target=drain, daemon=True).start()
+    time.sleep(3)
+    cpu, wall = process_cpu(pid), time.monotonic()
+    time.sleep(seconds)
+    cores = (process_cpu(pid) - cpu) / (time.monotonic() - wall)
+    gone = proc.poll() is not None if proc is not None else os.waitpid(pid, os.WNOHANG)[0] != 0
+    if gone:
+        raise RuntimeError(f"argus stream ended before the measurement: {argv}")
+    os.kill(pid, signal.SIGINT)
+    if proc is not None:
+        proc.wait(10)
+    else:
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return cores
+
+
+def table_cost(seconds: float) -> None:
+    """The issue's figure: 55 symbols at 5 events/s each from the simulator, the same
+    stream as a table (80 and 160 columns) and as JSON lines; CPU of the process."""
+    symbols = [f"S{i:02d}" for i in range(55)]
+    sim = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "simserver.py"), "5", ",".join(symbols)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    try:
+        url = sim.stdout.readline().strip()
+        json_cores = stream_cpu(url, symbols, seconds, None)
+        out: dict[str, Any] = {"symbols": 55, "events_per_second_per_symbol": 5}
+        out["json_cpu_pct"] = round(json_cores * 100, 1)
+        for columns, lines in ((80, 24), (160, 70)):
+            cores = stream_cpu(url, symbols, seconds, (columns, lines))
+            out[f"table_{columns}x{lines}_cpu_pct"] = round(cores * 100, 1)
+            out[f"table_{columns}x{lines}_vs_json"] = round(cores / max(json_cores, 1e-6), 2)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    RESULTS["table_cost_55_symbols"] = out
+
+
 # --- memory -------------------------------------------------------------------------------
 
 
@@ -643,6 +725,7 @@ def main() -> None:
         ("latency", lambda: latency(2 if quick else 8)),
         ("simulator", lambda: simulator(2 if quick else 5)),
         ("table", lambda: table(3 if quick else 10)),
+        ("table_cost", lambda: table_cost(3 if quick else 10)),
         ("memory", lambda: memory(5 if quick else 60)),
         ("sim_ring_memory", lambda: ring_memory(2_000 if quick else 10_000)),
         ("startup", lambda: startup(10)),

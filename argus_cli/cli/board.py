@@ -36,6 +36,7 @@ class Row:
     updates: deque[float] = field(default_factory=deque)
     trend: deque[float] = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
     trend_at: float = 0.0
+    version: int = 0  # counts the updates that changed the row (the renderer caches by it)
 
     @property
     def change(self) -> float | None:
@@ -92,6 +93,7 @@ class Board:
         if row is None:
             return
         now = msg.get("received") or 0.0
+        row.version += 1
         if kind == "price":  # a provider's quote may lack any of price, bid, ask
             price = msg.get("price")
             if price is not None:

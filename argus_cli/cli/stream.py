@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from . import exit_codes, options
+from .alerting import AlertOption, NoBellOption, OnAlertOption
 from .formats import Fields, TimeFormat
 
 # Only typer and the options load with this module: ``argus stream --help`` reads the
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ..events import Event
     from ..sinks import Sink
     from ..sinks.nats import NatsPublisher
+    from .alerting import Alerting, AlertPlan
     from .board import Board
     from .runtime import Outcome
 
@@ -46,7 +48,9 @@ STREAM_HELP = (
     "  argus stream AAPL | jq -c 'select(.type==\"price\")'\n"
     "  argus stream AAPL --format csv --fields symbol,price,timestamp --time iso\n"
     "  argus stream AAPL --publish nats://localhost:4222     # also into NATS\n"
-    "  argus stream AAPL --from nats://localhost:4222 --since 10m\n\n" + exit_codes.EXIT_CODES_HELP
+    "  argus stream AAPL --from nats://localhost:4222 --since 10m\n"
+    "  argus stream --demo AAPL --alert 'AAPL>230' --alert 'AAPL%<-2'\n\n"
+    + exit_codes.EXIT_CODES_HELP
 )
 
 
@@ -75,6 +79,7 @@ class StreamOptions:
     time: str = "epoch"  # --time: how timestamp and received are written
     broker: list[str] | None = None  # --from: read from these NATS servers
     since: float | None = None  # --since (epoch seconds), with --from
+    alerts: AlertPlan | None = None  # --alert, --on-alert, --no-bell (checked)
 
     def all_feeds(self) -> list[Feed]:
         if self.feeds:
@@ -297,6 +302,9 @@ def stream(
         bool, typer.Option("--demo", help="Start the simulator in-process and stream from it.")
     ] = False,
     no_color: options.NoColor = False,
+    alert: AlertOption = None,
+    on_alert: OnAlertOption = None,
+    no_bell: NoBellOption = False,
     allow_insecure_key: options.AllowInsecureKey = False,
 ) -> None:
     """Stream live market data: a table in a terminal, JSON lines when piped."""
@@ -352,6 +360,9 @@ def stream(
             "--format none prints nothing: it is for --publish (or ARGUS_PUBLISH)",
             param_hint="'--format'",
         )
+    from .alerting import plan_alerts
+
+    alert_plan = plan_alerts(alert, on_alert, no_bell, [(f.provider, f.symbols) for f in feeds])
     stream_options = StreamOptions(
         symbols=[s for feed in feeds for s in feed.symbols],
         settings=feeds[0].settings,
@@ -367,6 +378,7 @@ def stream(
         time=time_format,
         broker=servers,
         since=since_at,
+        alerts=alert_plan,
     )
     code = run(stream_options)
     raise typer.Exit(code)
@@ -424,6 +436,11 @@ async def run_stream(
     from .broker import make_publisher
 
     publisher = make_publisher(feeds[0].settings, clients)
+    alerting: Alerting | None = None
+    if options.alerts is not None:
+        from .alerting import Alerting
+
+        alerting = Alerting.start(options.alerts)
     board = Board(
         [s for feed in feeds for s in feed.symbols],
         [client.source for client, feed in zip(clients, feeds, strict=True) for _ in feed.symbols],
@@ -443,6 +460,8 @@ async def run_stream(
             sink,
             publisher=publisher,
             quiet=options.quiet,
+            alerting=alerting,
+            alert_lines=options.output == "jsonl" and options.fields is None,
         )
 
     def on_error(_: dict[str, Any]) -> None:
@@ -479,7 +498,7 @@ async def run_stream(
             live = Live(console=console, auto_refresh=False, transient=False)
             live.start()
             rate = feeds[0].settings.refresh_per_second
-            painter = asyncio.create_task(_paint(live, board, clients, rate, publisher))
+            painter = asyncio.create_task(_paint(live, board, clients, rate, publisher, alerting))
         subscribing = asyncio.gather(
             *(
                 subscribe_all(
@@ -515,6 +534,8 @@ async def run_stream(
             live.stop()
         await asyncio.gather(*(c.disconnect() for c in clients))
         await output.close()
+        if alerting is not None:
+            await alerting.close()
         if sim is not None:
             await sim.stop()
         statefile.remove()
@@ -542,6 +563,8 @@ class StreamOutput:
         *,
         publisher: NatsPublisher | None = None,
         quiet: bool = False,
+        alerting: Alerting | None = None,
+        alert_lines: bool = True,
     ) -> None:
         """Events go to ``board`` if given, else to ``sink`` (by default JSON lines on
         standard output; none when ``quiet``); and to ``publisher`` (``--publish``)."""
@@ -560,6 +583,8 @@ class StreamOutput:
         if board is None and not quiet:
             self.jsonl = sink if sink is not None else JsonLinesSink()
         self.data_types = frozenset(rules.DATA_TYPES)
+        self.alerting = alerting
+        self.alert_lines = alert_lines and self.jsonl is not None  # else: on stderr
         self.closed = OutputClosed  # the reader went away (names loaded with the stream)
 
     async def open(self) -> None:
@@ -588,14 +613,20 @@ class StreamOutput:
             events = kept
         if self.publisher is not None and events:
             await self.publisher.write(events)  # never waits for the broker
+        alerting = self.alerting
+        fired = alerting.observe(events) if alerting is not None and events else []
         if self.board is not None:
             self.board.update_frame(events)
         elif events and self.jsonl is not None:
             try:
                 await self.jsonl.write(events)
+                if fired and self.alert_lines:
+                    await self.jsonl.write(cast("list[Event]", [a.to_dict() for a in fired]))
             except self.closed:
                 outcome.finish(exit_codes.OK)
                 return
+        if fired and alerting is not None and self.board is None and not self.alert_lines:
+            alerting.say(fired)  # CSV, TSV, --fields, --format none: on stderr
         if limit is not None and self.seen >= limit:
             outcome.finish(exit_codes.OK)
 
@@ -629,6 +660,7 @@ async def _paint(
     clients: list[WebSocketClient],
     rate: float,
     publisher: NatsPublisher | None = None,
+    alerting: Alerting | None = None,
 ) -> None:
     """Repaint at a fixed rate from the latest state, never per message. A repaint that
     fails is said once on stderr and painting goes on: never a frozen "live" screen."""
@@ -644,7 +676,15 @@ async def _paint(
         height = live.console.height
         try:
             stats = _snapshots(clients, publisher)
-            table = render_board(board, stats, time.time(), height)
+            now = time.time()
+            panel = alerting.panel() if alerting is not None else None
+            rows = height - alerting.panel_lines() if alerting is not None else height
+            flashing = alerting.row_flashing if alerting is not None else None
+            table = render_board(board, stats, now, rows, flashing)
+            if panel is not None:
+                from rich.console import Group
+
+                table = Group(table, panel)
             live.update(table, refresh=True)
         except Exception as exc:
             if type(exc).__name__ not in said:

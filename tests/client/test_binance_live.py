@@ -79,7 +79,14 @@ async def test_prices_trades_and_books_arrive_normalized(make_fake: FakeFactory)
     assert await run.client.connect()
     await run.client.subscribe("s", SubscriptionConfig(["BTCUSDT", "ETHUSDT"], ALL))
     wanted = [(k, s) for k in ALL for s in ("BTCUSDT", "ETHUSDT")]
-    await wait_until(lambda: all(len(run.of(k, s)) >= 5 for k, s in wanted))
+    await wait_until(
+        lambda: (
+            all(len(run.of(k, s)) >= 5 for k, s in wanted)
+            # both price sources: the 24hrTicker (timed, slower) and bookTicker (untimed)
+            and any("timestamp" in p for p in run.of("price"))
+            and any("timestamp" not in p for p in run.of("price"))
+        )
+    )
     await run.client.disconnect()
     data = [m for m in run.seen if m["type"] in ("price", "volume", "orderbook", "gap")]
     assert {m["symbol"] for m in data} == {"BTCUSDT", "ETHUSDT"}  # not BNBBTC
