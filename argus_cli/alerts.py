@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeGuard, cast
 
-from .exceptions import ConfigError
+from .exceptions import AlertRuleError, ConfigError
 from .protocol.providers import split_symbol
 from .protocol.rules import check_symbol
 
@@ -74,15 +74,6 @@ SYNTAX: Final = "write SYMBOL>LEVEL, SYMBOL<LEVEL (or >=, <=) or SYMBOL%>PERCENT
 
 # the symbol grammars exclude < > = % and spaces: the first of them ends the symbol
 _RULE = re.compile(r"(?P<target>[^<>=!%]*?)\s*(?P<pct>%)?\s*(?P<op>[<>=!]+)\s*(?P<level>.*)")
-
-
-class AlertRuleError(ConfigError):
-    """An alert rule cannot be read: ``rule`` (as given) and ``reason`` say why."""
-
-    def __init__(self, rule: str, reason: str) -> None:
-        self.rule = rule
-        self.reason = reason
-        super().__init__(f"alert rule {rule!r}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ The tree::
 
     ArgusError
     ├── ConfigError                 a config object or profile file is invalid
-    │   └── ProfileError            a profile file: names the file, holds every problem
+    │   ├── ProfileError            a profile file: names the file, holds every problem
     │   ├── ChaosSpecError          an ``argus serve --chaos`` spec is invalid
+    │   ├── AlertRuleError          an ``--alert`` rule cannot be read (names the rule)
     │   └── NotOffered              the provider does not offer it (a data type, a symbol list)
     ├── ProtocolError               a message breaks the wire protocol
     │   ├── DecodeError             a received frame cannot be decoded (remote fault)
@@ -30,6 +31,7 @@ Messages never contain the API key; URLs in messages are redacted.
 from __future__ import annotations
 
 __all__ = [
+    "AlertRuleError",
     "ArgusConnectionError",
     "ArgusError",
     "AuthenticationError",
@@ -74,6 +76,15 @@ class ProfileError(ConfigError):
 
 class ChaosSpecError(ConfigError):
     """The ``--chaos`` spec is not valid; the message names the part."""
+
+
+class AlertRuleError(ConfigError):
+    """An alert rule cannot be read: ``rule`` (as given) and ``reason`` say why."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        self.rule = rule
+        self.reason = reason
+        super().__init__(f"alert rule {rule!r}: {reason}")
 
 
 class NotOffered(ConfigError):
