@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from ..sinks import Sink
     from ..sinks.nats import NatsPublisher
     from .alerting import Alerting, AlertPlan
-    from .board import Board
+    from .board import Board, View
+    from .keys import TerminalKeys
     from .runtime import Outcome
 
 log = logging.getLogger("argus_cli.cli")
@@ -475,6 +476,8 @@ async def run_stream(
     stats_writer: asyncio.Task[None] | None = None
     painter: asyncio.Task[None] | None = None
     live: Live | None = None
+    keys: TerminalKeys | None = None
+    view: View | None = None
     try:
         outcome.start_timer(options.duration)  # bounds connecting and subscribing too
         await output.open()
@@ -492,13 +495,32 @@ async def run_stream(
         if options.table:  # drawn from here on: the rows fill as the subscriptions answer
             from rich.live import Live
 
+            from .board import View
             from .console import make_console
+            from .keys import TerminalKeys, apply
 
             console = make_console(options.no_color)
+            board.data_types = frozenset(
+                t for feed in feeds for t in feed.settings.values["subscription.data_types"]
+            )
+            view, wake = View(), asyncio.Event()
+
+            def on_keys(actions: list[str]) -> None:
+                for action in actions:
+                    if action == "quit":  # as --duration ends: exit 0
+                        outcome.finish(exit_codes.OK)
+                    else:
+                        apply(view, action, board)
+                wake.set()  # repaint now, not at the next tick
+
             live = Live(console=console, auto_refresh=False, transient=False)
+            keys = TerminalKeys(on_keys)
             live.start()
+            view.keys = keys.start()  # stdin a terminal: keys (cbreak, no echo) until stop
             rate = feeds[0].settings.refresh_per_second
-            painter = asyncio.create_task(_paint(live, board, clients, rate, publisher, alerting))
+            painter = asyncio.create_task(
+                _paint(live, board, clients, rate, publisher, alerting, view, wake)
+            )
         subscribing = asyncio.gather(
             *(
                 subscribe_all(
@@ -524,13 +546,18 @@ async def run_stream(
                 background.cancel()
                 with suppress(asyncio.CancelledError):
                     await background
+        if keys is not None:
+            keys.stop()  # the terminal's mode back, whatever ended the stream
         if live is not None:
             from .render import render_board
 
             with suppress(Exception):  # already said by the painter; the exit code stands
                 height = live.console.height
                 stats = _snapshots(clients, publisher)
-                live.update(render_board(board, stats, time.time(), height), refresh=True)
+                if view is not None:
+                    view.keys = False  # the last picture stays: no footer of keys under it
+                now = time.time()
+                live.update(render_board(board, stats, now, height, view=view), refresh=True)
             live.stop()
         await asyncio.gather(*(c.disconnect() for c in clients))
         await output.close()
@@ -661,8 +688,11 @@ async def _paint(
     rate: float,
     publisher: NatsPublisher | None = None,
     alerting: Alerting | None = None,
+    view: View | None = None,
+    wake: asyncio.Event | None = None,
 ) -> None:
-    """Repaint at a fixed rate from the latest state, never per message. A repaint that
+    """Repaint at a fixed rate from the latest state, never per message, and at once
+    when ``wake`` is set (a key); while ``view`` is paused, only then. A repaint that
     fails is said once on stderr and painting goes on: never a frozen "live" screen."""
     import asyncio
 
@@ -680,7 +710,7 @@ async def _paint(
             panel = alerting.panel() if alerting is not None else None
             rows = height - alerting.panel_lines() if alerting is not None else height
             flashing = alerting.row_flashing if alerting is not None else None
-            table = render_board(board, stats, now, rows, flashing)
+            table = render_board(board, stats, now, rows, flashing, view)
             if panel is not None:
                 from rich.console import Group
 
@@ -690,7 +720,14 @@ async def _paint(
             if type(exc).__name__ not in said:
                 said.add(type(exc).__name__)
                 log.error("cannot draw the table (a bug in argus): %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+        pause = max(0.0, interval - (loop.time() - started))
+        if wake is None:
+            await asyncio.sleep(pause)
+            continue
+        wake.clear()
+        paused = view is not None and view.paused
+        with suppress(TimeoutError):  # a tick, or a key first
+            await asyncio.wait_for(wake.wait(), None if paused else pause)
 
 
 async def _publish_stats(

@@ -155,3 +155,33 @@ def test_update_frame_applies_messages_in_order() -> None:
     board.update_frame([price("AAPL", 1.0, 1.0), price("MSFT", 2.0, 1.0), price("AAPL", 3.0, 1.1)])
     assert board.rows["AAPL"].last == 3.0 and board.rows["AAPL"].first == 1.0
     assert board.rows["MSFT"].last == 2.0
+
+
+def test_session_high_and_low_follow_the_last_price() -> None:
+    board = Board(["AAPL"])
+    assert board.rows["AAPL"].high is None and board.rows["AAPL"].low is None
+    for value, at in ((200.0, 1.0), (210.0, 2.0), (190.0, 3.0), (205.0, 4.0)):
+        board.update(price("AAPL", value, at))
+    row = board.rows["AAPL"]
+    assert (row.high, row.low, row.last) == (210.0, 190.0, 205.0)
+    board.update({"type": "price", "symbol": "AAPL", "bid": 300.0, "received": 5.0})
+    assert (row.high, row.low) == (210.0, 190.0)  # a quote without a price: unchanged
+
+
+def test_book_updates_count_in_the_update_rate() -> None:
+    board = Board(["AAPL"])
+    book = {"type": "orderbook", "symbol": "AAPL", "bids": [[1.0, 2]], "asks": [[1.1, 3]]}
+    for at in (1.0, 2.0, 3.0):
+        board.update({**book, "received": at})
+    assert board.rows["AAPL"].rate(3.0) == pytest.approx(3 / RATE_WINDOW)
+
+
+def test_the_subscribed_types_decide_which_columns_can_be_filled() -> None:
+    board = Board(["AAPL"])
+    assert all(board.can_fill(c) for c in ("Last", "Volume", "Bid", "High", "Upd/s"))
+    board.data_types = frozenset({"orderbook"})
+    assert [c for c in ("Last", "Chg", "Chg%", "High", "Low", "Trend") if board.can_fill(c)] == []
+    assert not board.can_fill("Size") and not board.can_fill("Volume")
+    assert all(board.can_fill(c) for c in ("Symbol", "Bid", "Ask", "Spread", "Bid Sz", "Age"))
+    board.data_types = frozenset({"price"})
+    assert board.can_fill("Last") and board.can_fill("Bid") and not board.can_fill("Volume")

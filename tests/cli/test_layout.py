@@ -20,7 +20,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from argus_cli.cli import render
+from argus_cli.cli import table
 from argus_cli.cli.board import Board
 from argus_cli.cli.render import render_board
 from tests.cli.helpers import ARGUS, ThreadedSim, argus_env
@@ -77,15 +77,30 @@ def header_of(lines: list[str]) -> str:
 
 
 EVERY = ("Last", "Chg", "Chg%", "Bid", "Ask", "Spread", "Bid Sz", "Ask Sz", "Size")
-EVERY += ("Volume", "Upd/s", "Age", "Trend")
+EVERY += ("Volume", "Upd/s", "Age", "Trend", "High", "Low")
 
 
 @pytest.mark.parametrize(
     ("width", "dropped"),
     [
-        (50, {"Chg", "Spread", "Bid Sz", "Ask Sz", "Size", "Volume", "Upd/s", "Age", "Trend"}),
-        (80, {"Spread", "Bid Sz", "Ask Sz", "Size", "Age", "Trend"}),
-        (120, {"Trend"}),
+        (
+            50,
+            {
+                "High",
+                "Low",
+                "Chg",
+                "Spread",
+                "Bid Sz",
+                "Ask Sz",
+                "Size",
+                "Volume",
+                "Upd/s",
+                "Age",
+                "Trend",
+            },
+        ),
+        (80, {"High", "Low", "Spread", "Bid Sz", "Ask Sz", "Size", "Age", "Trend"}),
+        (120, {"High", "Low", "Trend"}),
         (200, set()),
     ],
 )
@@ -140,13 +155,13 @@ def test_a_repaint_formats_only_the_rows_that_changed(monkeypatch: pytest.Monkey
     board = board_of()
     screen(render_board(board, STATS, NOW), 120)
     formatted: list[str] = []
-    real = render._format
+    real = table._format
 
     def counting(row: Any, before: Any) -> Any:
         formatted.append(row.symbol)
         return real(row, before)
 
-    monkeypatch.setattr(render, "_format", counting)
+    monkeypatch.setattr(table, "_format", counting)
     screen(render_board(board, STATS, NOW + 0.25), 120)
     assert formatted == []
     board.update({"type": "price", "symbol": "PEPE", "price": 0.000124, "received": NOW + 0.3})
@@ -185,13 +200,14 @@ def header_of_source(lines: list[str]) -> str:
 CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
-def test_the_live_table_fits_an_80_column_terminal(tmp_path: Path) -> None:
-    env = argus_env(tmp_path, COLUMNS="80", LINES="24", TERM="xterm-256color")
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_the_live_table_fits_a_real_terminal(tmp_path: Path, width: int) -> None:
+    env = argus_env(tmp_path, COLUMNS=str(width), LINES="24", TERM="xterm-256color")
     symbols = ["AAPL", "GOOGL", "MSFT"]
     with ThreadedSim(symbols=symbols) as sim:
         pid, fd = pty.fork()
-        if pid == 0:  # the child: argus on an 80x24 terminal
-            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        if pid == 0:  # the child: argus on a WIDTHx24 terminal
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
             os.execvpe(ARGUS[0], [*ARGUS, "stream", *symbols, "--url", sim.url], env)
         raw = b""
         deadline = time.monotonic() + 15
@@ -220,9 +236,13 @@ def test_the_live_table_fits_an_80_column_terminal(tmp_path: Path) -> None:
             os.close(fd)
     text = CSI.sub("", raw.decode(errors="replace"))
     lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
-    assert lines and all(cell_len(line) <= 80 for line in lines), max(lines, key=cell_len)
+    assert lines and all(cell_len(line) <= width for line in lines), max(lines, key=cell_len)
     for symbol in symbols:
         assert any(re.match(rf"{symbol}\s+[\d,]+\.\d\d\s", line) for line in lines), symbol
     assert "…" not in text and "Traceback" not in text
     header = next(line for line in lines if line.startswith("Symbol"))
     assert "Bid" in header and "Ask" in header and "Chg%" in header
+    if width == 80:  # Trend goes first, then High/Low
+        assert "Trend" not in header and "High" not in header
+    if width == 200:
+        assert "Trend" in header and "High" in header and "Low" in header

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console, RenderableType
 from rich.style import Style
 
-from argus_cli.cli.board import Board
+from argus_cli.cli.board import Board, View
 from argus_cli.cli.render import (
     SPARKS,
     STALE_AFTER,
@@ -298,3 +298,121 @@ def test_a_quote_without_a_price_leaves_last_blank_and_sets_bid_ask() -> None:
 def test_one_source_has_no_source_column() -> None:
     board = Board(["AAPL"], ["argus"])
     assert "Source" not in text_of(render_board(board, STATS, NOW))
+
+
+# --- session high/low, keys, books -------------------------------------------------------
+
+
+def header_of(out: str) -> list[str]:
+    return line_with(out, "Symbol").split()
+
+
+def test_high_and_low_are_shown_and_dropped_before_the_sizes() -> None:
+    board = Board(["AAPL"])
+    for value in (100.0, 104.5, 98.25, 101.0):
+        board.update(price("AAPL", value))
+    wide = text_of(render_board(board, STATS, NOW), 200)
+    assert {"High", "Low"} <= set(header_of(wide))
+    cells = line_with(wide, "AAPL").split()
+    assert cells[header_of(wide).index("High")] == "104.50"
+    assert cells[header_of(wide).index("Low")] == "98.25"
+    narrow = set(header_of(text_of(render_board(board, STATS, NOW), 80)))
+    assert not {"High", "Low", "Trend"} & narrow  # Trend, then High and Low go first
+    assert {"Bid", "Ask", "Chg%"} <= narrow
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_an_orderbook_only_stream_hides_the_columns_it_cannot_fill(width: int) -> None:
+    board = Board(["AAPL", "MSFT"])
+    board.data_types = frozenset({"orderbook"})
+    for symbol in ("AAPL", "MSFT"):
+        for at in (NOW - 1, NOW):
+            board.update({"type": "orderbook", "symbol": symbol, "bids": [[99.5, 100]],
+                          "asks": [[100.5, 200]], "received": at})  # fmt: skip
+    out = text_of(render_board(board, STATS, NOW, 40), width)
+    header = line_with(out, "Symbol")
+    assert header.split()[:4] == ["Symbol", "Bid", "Ask", "Spread"]
+    for hidden in ("Last", "Chg", "High", "Low", "Size", "Volume", "Trend"):
+        assert hidden not in header.split(), hidden
+    assert "0.4" in line_with(out, "AAPL").split()  # two book updates in 5 s: Upd/s 0.4
+
+
+def test_the_sorted_column_has_an_arrow_and_the_footer_shows_the_keys() -> None:
+    board = Board(["MSFT", "AAPL"])
+    board.update(price("MSFT", 425.0))
+    board.update(price("AAPL", 228.0))
+    view = View(keys=True, sort="Last")
+    out = text_of(render_board(board, STATS, NOW, 30, view=view), 120)
+    header = line_with(out, "Symbol")
+    unsorted = line_with(text_of(render_board(board, STATS, NOW), 120), "Symbol")
+    assert "▼Last" in header  # in the gap: no column moves for it
+    assert header.index("Last") == unsorted.index("Last") and len(header) == len(unsorted)
+    lines = out.splitlines()
+    assert lines.index(line_with(out, "MSFT")) < lines.index(line_with(out, "AAPL"))
+    assert "sort Last ▼" in out and "q quit" in out and "PAUSED" not in out
+    view.paused, view.help = True, True
+    paused = text_of(render_board(board, STATS, NOW, 30, view=view), 80)
+    assert "PAUSED" in line_with(paused, "sort Last")
+    assert "g/G top/bottom" in paused
+    assert all(len(line) <= 80 for line in paused.splitlines())
+    assert "q quit" not in text_of(render_board(board, STATS, NOW, 30, view=View()), 120)
+
+
+def test_rows_that_do_not_fit_scroll_with_keys() -> None:
+    symbols = [f"S{i:02d}" for i in range(30)]
+    board = Board(symbols)
+    for symbol in symbols:
+        board.update(price(symbol, 100.0))
+    view = View(keys=True)
+    height = 20
+    out = text_of(render_board(board, STATS, NOW, height, view=view))
+    page = height - 1 - STATUS_LINES - 1 - 1  # the footer takes a line
+    assert f"rows 1-{page} of 30" in out and "more symbols" not in out
+    assert view.page == page and view.total == 30
+    view.scroll(5)
+    out = text_of(render_board(board, STATS, NOW, height, view=view))
+    assert f"rows 6-{page + 5} of 30" in out
+    assert "S05" in out and "S04" not in out
+    view.scroll(100)
+    out = text_of(render_board(board, STATS, NOW, height, view=view))
+    assert "of 30" in out and "S29" in out and len(out.splitlines()) <= height
+
+
+def books_of(symbols: list[str]) -> Board:
+    board = Board(symbols)
+    board.data_types = frozenset({"orderbook"})
+    for i, symbol in enumerate(symbols):
+        base = 100.0 + i
+        board.update({"type": "orderbook", "symbol": symbol,
+                      "bids": [[base - 0.01 * k, 100 * (k + 1)] for k in range(1, 6)],
+                      "asks": [[base + 0.01 * k, 10 * (k + 1)] for k in range(1, 6)],
+                      "received": NOW})  # fmt: skip
+    return board
+
+
+@pytest.mark.parametrize(("width", "across"), [(80, 3), (120, 4), (200, 6)])
+def test_several_books_show_their_top_three_levels_side_by_side(width: int, across: int) -> None:
+    symbols = [f"SYM{i}" for i in range(6)]
+    out = text_of(render_board(books_of(symbols), STATS, NOW, 40), width)
+    assert "books, top 3 levels" in out and " book\n" not in out
+    assert all(len(line) <= width for line in out.splitlines())
+    first_band = next(line for line in out.splitlines() if line.startswith("│ SYM0"))
+    assert first_band.split()[1 : across + 1] == symbols[:across]
+    level = line_with(out, "99.99")  # SYM0's best bid, its first level
+    assert "100.01" in level and "200" in level
+    assert "99.96" not in out  # the fourth level is not shown
+    for symbol in symbols:
+        assert symbol in out
+
+
+def test_books_that_do_not_fit_the_height_are_counted_in_the_title() -> None:
+    symbols = [f"SYM{i}" for i in range(12)]
+    out = text_of(render_board(books_of(symbols), STATS, NOW, 24), 80)
+    assert "books, top 3 levels, 3 of 12" in out
+    assert len(out.splitlines()) <= 24
+
+
+def test_one_symbol_keeps_its_full_book_panel() -> None:
+    out = text_of(render_board(books_of(["AAPL"]), STATS, NOW, 40), 120)
+    assert "AAPL book" in out and "books, top" not in out
+    assert "99.95" in out  # every level
