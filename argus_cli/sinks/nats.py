@@ -151,7 +151,8 @@ class NatsPublisher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._state_at_close = self.state
-        unsent = len(self._queue) + len(self._inflight)
+        await self._requeue_inflight()  # acknowledged ones counted as published
+        unsent = len(self._queue)
         if unsent:
             self.unsent_at_close = unsent
             self.dropped += unsent
@@ -284,6 +285,9 @@ class NatsPublisher:
                 continue
             if time.monotonic() - self._streams_read > STREAMS_REFRESH:
                 await self._read_streams()
+            if not self._streams_known:  # never guess core NATS before the streams are read
+                await asyncio.sleep(RETRY_DELAYS[0])
+                continue
             try:
                 progressed = await self._pump(nc)
             except Exception as exc:  # no responders, timeouts, a connection lost mid-send
@@ -356,6 +360,7 @@ class NatsPublisher:
         assert js is not None
         queue, inflight = self._queue, self._inflight
         moved = False
+        limit = nc.max_payload
         while queue and len(inflight) < WINDOW and nc.is_connected:
             oldest = inflight[0] if inflight else None
             if oldest and time.monotonic() - oldest[2] > STALL_PAUSE and not oldest[1].done():
@@ -363,13 +368,24 @@ class NatsPublisher:
             item = queue.popleft()
             subject, payload, mid = item
             self._queued_bytes -= len(payload)
-            if self._is_covered(subject):
-                headers = {"Nats-Msg-Id": mid} if mid else None
-                future = await js.publish_async(subject, payload, headers=headers)
-                inflight.append((item, future, time.monotonic()))
-            else:
-                await nc.publish(subject, payload)
-                self.published += 1
+            if len(payload) > limit:  # the server would refuse it: said and counted
+                self.dropped += 1
+                self.last_error = f"an event on {subject} is over the server's {limit}-byte limit"
+                log.error("NATS: %s (dropped)", self.last_error)
+                moved = True
+                continue
+            headers = {"Nats-Msg-Id": mid} if mid else None
+            try:
+                if self._is_covered(subject):
+                    future = await js.publish_async(subject, payload, headers=headers)
+                    inflight.append((item, future, time.monotonic()))
+                else:  # the id too: a consumer of core NATS drops a second publisher's copy
+                    await nc.publish(subject, payload, headers=headers)
+                    self.published += 1
+            except BaseException:  # not sent: back to the front, in order
+                queue.appendleft(item)
+                self._queued_bytes += len(payload)
+                raise
             moved = True
         while inflight:
             item, future, sent = inflight[0]

@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
+    from nats.js.api import ConsumerConfig
 
     from ..client.config import SubscriptionConfig
 
@@ -97,9 +99,11 @@ class _Consumer:
     filters: list[str]
     stream: str | None
     nats_sub: Subscription | None = None
-    last_seq: int = 0  # the last stream sequence delivered
+    last_seq: int = 0  # the last stream sequence handed to the handlers
     last_at: float = field(default_factory=time.monotonic)
     recreated: int = 0
+    busy: bool = False  # an event waits for room in the buffer: slow, not dead
+    config: ConsumerConfig | None = None  # the one nats-py keeps (and resets from)
 
 
 class BrokerClient:
@@ -126,7 +130,7 @@ class BrokerClient:
         self._buffer: MessageBuffer[Message] = MessageBuffer(config.queue_size)
         self._rate = RateMeter()
         self._latency = LatencyWindow()
-        self._recent: dict[str, None] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._streams: dict[str, list[str]] = {}
@@ -370,6 +374,7 @@ class BrokerClient:
             consumer.last_seq = info.state.last_seq
             config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
             config.opt_start_seq = info.state.last_seq + 1
+        consumer.config = config
         consumer.nats_sub = await js.subscribe(
             consumer.filters[0],
             stream=consumer.stream,
@@ -395,7 +400,13 @@ class BrokerClient:
                 if seq <= consumer.last_seq:
                     self.duplicates += 1
                     return
-                consumer.last_seq = seq
+                config = consumer.config
+                if config is not None and config.opt_start_time is not None:
+                    # nats-py resets an ordered consumer by sequence, from this config:
+                    # a start time left beside it is refused by the server
+                    config.opt_start_time = None
+            else:
+                seq = 0
             consumer.last_at = time.monotonic()
             try:
                 event = _LOADS(msg.data)
@@ -407,16 +418,15 @@ class BrokerClient:
                 if self.decode_errors == 1:
                     log.warning("a message on %s is not an argus event; skipped", msg.subject)
                 return
-            if not jetstream:
-                headers = msg.headers
-                mid = (headers or {}).get("Nats-Msg-Id") or subjects.msg_id(event)
+            if not jetstream:  # the publisher's id (with its epoch): the same event twice
+                mid = (msg.headers or {}).get("Nats-Msg-Id")
                 if mid is not None:
                     if mid in recent:
                         self.duplicates += 1
                         return
                     recent[mid] = None
                     if len(recent) > RECENT_IDS:
-                        del recent[next(iter(recent))]
+                        recent.popitem(last=False)
             now = time.time()
             published = event.get("received")
             if type(published) is float:
@@ -427,7 +437,14 @@ class BrokerClient:
                 self.gaps += 1
             self.messages += 1
             rate.add(now)
-            await buffer.put([event])
+            consumer.busy = True
+            try:
+                await buffer.put([event])
+            finally:
+                consumer.busy = False
+            if seq:  # only once handed over: a re-creation starts after what was delivered
+                consumer.last_seq = seq
+            consumer.last_at = time.monotonic()
 
         return on_msg
 
@@ -450,36 +467,49 @@ class BrokerClient:
             for consumer in list(self._consumers.values()):
                 if consumer.stream is None:
                     continue
-                if time.monotonic() - consumer.last_at < SILENT_AFTER:
+                if consumer.busy or time.monotonic() - consumer.last_at < SILENT_AFTER:
                     continue
                 try:
                     behind = await self._behind(consumer)
+                    if behind:
+                        await self._recreate(consumer)
+                    else:
+                        consumer.last_at = time.monotonic()
                 except Exception as exc:  # an election under way: look again next time
-                    log.debug("cannot check %s: %s", consumer.sub_id, exc)
-                    continue
-                if behind:
-                    await self._recreate(consumer)
-                else:
-                    consumer.last_at = time.monotonic()
+                    self.last_error = f"the consumer for {consumer.sub_id}: {exc}"
+                    log.debug("cannot check or re-create %s: %s", consumer.sub_id, exc)
 
     async def _behind(self, consumer: _Consumer) -> bool:
-        """True when the stream holds a message on the consumer's subjects after the
-        last one it delivered."""
+        """True when the server holds messages for the consumer that it has not
+        delivered (``num_pending``), or when the consumer is gone altogether (its
+        node lost); a quiet subject, or a ``--since`` with nothing after it, is not."""
+        from nats.js.errors import NotFoundError
+
+        sub = consumer.nats_sub
+        if sub is None:
+            return True
+        try:
+            info = await sub.consumer_info()  # type: ignore[attr-defined]
+        except NotFoundError:
+            return True
+        except Exception:  # its node does not answer: did its subjects grow meanwhile?
+            return await self._subjects_grew(consumer)
+        return bool(info.num_pending)
+
+    async def _subjects_grew(self, consumer: _Consumer) -> bool:
+        """The stream holds a message on the consumer's subjects after the last one
+        it delivered."""
         from nats.js.errors import NotFoundError
 
         js = self._js
         assert js is not None and consumer.stream is not None
-        info = await js.stream_info(consumer.stream)
-        if info.state.last_seq <= consumer.last_seq:
-            return False
         for subject in consumer.filters:
             try:
                 last = await js.get_last_msg(consumer.stream, subject)
             except NotFoundError:  # nothing on that subject
-                pass
-            else:
-                if last.seq is not None and last.seq > consumer.last_seq:
-                    return True
+                continue
+            if last.seq is not None and last.seq > consumer.last_seq:
+                return True
         return False
 
     async def _recreate(self, consumer: _Consumer) -> None:
@@ -494,8 +524,10 @@ class BrokerClient:
             consumer.sub_id,
             consumer.last_seq + 1,
         )
-        # nothing delivered yet from a --since start: that start again
-        await self._start(consumer, consumer.last_seq + 1 if consumer.last_seq else None)
+        # after what was delivered (a live start counts the stream's end then as
+        # delivered); a --since start that delivered nothing yet starts from its time
+        resume = consumer.last_seq or self.config.since is None
+        await self._start(consumer, consumer.last_seq + 1 if resume else None)
 
 
 class _Many:
