@@ -15,7 +15,8 @@ with ``Nats-Msg-Id`` from ``subjects.msg_id``, so a retried publish, a
 reconnect's replay or a second argus ingesting the same feed is stored once.
 An event that is not acknowledged (a timeout, no responders during an election,
 a dropped connection) goes back to the front of the buffer and is sent again
-with the same id. Subjects no stream covers go out on core NATS (at most once).
+with the same id. Subjects no stream covers go out on core NATS (at most once;
+the id rides along as a header, for consumers that drop copies).
 
 ``close`` drains for at most ``drain_timeout`` seconds and counts what could
 not be sent in ``dropped``. The SDK never prints: the figures are in

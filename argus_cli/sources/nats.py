@@ -12,14 +12,17 @@ Where a JetStream stream holds the subjects, each subscription reads through an
 ordered consumer: from now on (live), or from ``since`` (epoch seconds), then on
 live through the same consumer, so there is no seam to lose or repeat events
 at. nats-py resets an ordered consumer that misses heartbeats; a consumer can
-still fall silent after a stream leader is lost, so a watchdog compares the
-last stream sequence seen with the stream's last message on the subscribed
-subjects and re-creates the consumer from the next sequence when it is behind.
-Stream sequences already delivered are never delivered again.
+still fall silent after a stream leader is lost, so a watchdog looks at a
+consumer quiet for ``SILENT_AFTER`` seconds (one whose handlers are merely slow
+is left alone): the server's count of messages it has not delivered
+(``num_pending``), or, when the consumer is gone or its node does not answer,
+whether its subjects grew; then re-creates it from the next sequence after the
+last one handed over. Stream sequences already delivered are never delivered
+again; a failed re-creation is tried again on the next round.
 
 Without a stream, subscriptions are core NATS (live only; at most once), and
-the message ids of recent events (``subjects.msg_id``) are remembered so that
-two redundant publishers do not show each event twice.
+the ``Nats-Msg-Id`` of recent events (the publisher's, epoch included) is
+remembered so that two redundant publishers do not show each event twice.
 """
 
 from __future__ import annotations
