@@ -361,6 +361,9 @@ class BrokerClient:
             self.mode = "core"
             subs = [await nc.subscribe(f, cb=callback) for f in consumer.filters]
             consumer.nats_sub = _Many(subs)  # type: ignore[assignment]
+            # a PING/PONG round trip: the server has the subscriptions once subscribe()
+            # returns (core NATS keeps nothing for a subscriber that is not there yet)
+            await nc.flush(timeout=max(1, round(self.config.timeout)))
             return
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
