@@ -277,26 +277,8 @@ def stream(
             show_default=False,
         ),
     ] = None,
-    from_: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            metavar="URLS",
-            help="Read the events from NATS (what an argus --publish put there) instead of "
-            "from a feed.",
-            show_default=False,
-        ),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since",
-            metavar="TIME",
-            help="With --from: replay from JetStream since TIME (10m, 2h, 1d, or "
-            "2026-11-29T14:00:00Z), then go on live.",
-            show_default=False,
-        ),
-    ] = None,
+    from_: options.BrokerFrom = None,
+    since: options.Since = None,
     count: options.Count = None,
     duration: options.Duration = None,
     demo: Annotated[
