@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from ..client import WebSocketClient
     from ..events import Event
     from ..sinks import Sink
+    from .output import StreamOutput
     from .runtime import Outcome
-    from .stream import StreamOptions, StreamOutput
+    from .stream import StreamOptions
 
 __all__ = ["QUOTE_DEFAULT_FIELDS", "QUOTE_FIELDS", "QUOTE_HELP", "QuoteBook", "quote"]
 
@@ -198,8 +199,9 @@ def quote(
 
 
 def run(stream_options: StreamOptions, timeout: float) -> int:
+    from .output import StreamOutput
     from .runtime import run_async, setup_logging
-    from .stream import StreamOutput, run_stream
+    from .stream import run_stream
 
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
 

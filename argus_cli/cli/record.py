@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
     from ..client import SubscriptionConfig, WebSocketClient
     from ..sinks.recorder import Recorder
+    from .output import StreamOutput
     from .runtime import Outcome
-    from .stream import Feed, StreamOptions, StreamOutput
+    from .stream import Feed, StreamOptions
 
 __all__ = [
     "RECORD_HELP",
@@ -194,8 +195,9 @@ def run(
     import signal
 
     from ..sinks.recorder import Recorder
+    from .output import StreamOutput
     from .runtime import run_async, setup_logging
-    from .stream import StreamOutput, run_stream
+    from .stream import run_stream
 
     setup_logging(os.environ.get("ARGUS_LOG_LEVEL", "WARNING"))
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: EFBIG (an error), not death

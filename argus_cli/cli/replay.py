@@ -230,8 +230,8 @@ async def run_replay(opts: ReplayOptions) -> int:
     from contextlib import suppress
 
     from ..sources.recording import ReadCounts
+    from .output import StreamOutput
     from .runtime import Outcome
-    from .stream import StreamOutput
 
     outcome = Outcome()
     outcome.install_signals()
