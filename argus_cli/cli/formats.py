@@ -13,9 +13,10 @@ from . import options
 if TYPE_CHECKING:
     from ..sinks import Sink
 
-__all__ = ["FORMATS", "Fields", "TimeFormat", "choose_format", "make_sink"]
+__all__ = ["FORMATS", "Fields", "Json", "TimeFormat", "choose_format", "make_sink"]
 
 FORMATS = ("auto", "table", "jsonl", "csv", "tsv", "none")
+Json = Annotated[bool, typer.Option("--json", help="JSON lines (same as --format jsonl).")]
 Fields = Annotated[
     str | None,
     typer.Option(

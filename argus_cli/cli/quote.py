@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from . import exit_codes, options
-from .formats import Fields, TimeFormat
+from .formats import Fields, Json, TimeFormat
 
 if TYPE_CHECKING:
     import asyncio
@@ -130,9 +130,7 @@ def quote(
     provider: options.Provider = None,
     rest_url: options.RestUrl = None,
     transport: options.Transport = None,
-    json_: Annotated[
-        bool, typer.Option("--json", help="JSON lines (same as --format jsonl).")
-    ] = False,
+    json_: Json = False,
     format_: Annotated[
         str,
         typer.Option(

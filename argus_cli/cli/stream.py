@@ -15,7 +15,7 @@ import typer
 
 from . import exit_codes, options
 from .alerting import AlertOption, NoBellOption, OnAlertOption
-from .formats import Fields, TimeFormat
+from .formats import Fields, Json, TimeFormat
 
 # Only typer and the options load with this module: ``argus stream --help`` reads the
 # signature below. The rest loads where it is used: the rules and profiles when the
@@ -251,9 +251,7 @@ def stream(
     max_price: Annotated[
         float | None, typer.Option("--max-price", metavar="PRICE", help="Price filter.")
     ] = None,
-    json_: Annotated[
-        bool, typer.Option("--json", help="JSON lines (same as --format jsonl).")
-    ] = False,
+    json_: Json = False,
     format_: Annotated[
         str,
         typer.Option(

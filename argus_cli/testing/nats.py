@@ -42,7 +42,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "NatsCluster",
@@ -126,7 +126,43 @@ async def _http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, An
         return status, None
 
 
-class NatsServer:
+class _Started:
+    """What a server and a cluster share: ``close()`` (stop, then remove the temp
+    directory made here) and ``async with`` (start; close on the way out, also when
+    the start fails)."""
+
+    directory: Path
+    _owns_directory: bool
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class NatsServer(_Started):
     """One nats-server with JetStream on 127.0.0.1.
 
     ``directory`` holds the config, the store (``store/``), the log
@@ -249,28 +285,6 @@ class NatsServer:
         await self.stop()
         await self.start()
 
-    async def close(self) -> None:
-        """Stop, and remove the directory if it is the temp one made here."""
-        await self.stop()
-        if self._owns_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    async def __aenter__(self) -> NatsServer:
-        try:
-            await self.start()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     # -- the steps (a cluster launches every node, then waits for all) ------------
 
     def _config(self) -> str:
@@ -376,7 +390,7 @@ class NatsServer:
         _LIVE.discard(process)
 
 
-class NatsCluster:
+class NatsCluster(_Started):
     """``size`` JetStream nodes (``n1``, ``n2``, ...) forming one cluster on 127.0.0.1.
 
     ``nodes`` are ``NatsServer`` handles: ``kill()`` one, ``restart()`` it (same
@@ -512,25 +526,3 @@ class NatsCluster:
         await asyncio.gather(*(node.stop() for node in self.nodes), return_exceptions=True)
         for node in self.nodes:
             node._kill_now()
-
-    async def close(self) -> None:
-        """Stop every node and remove the temp directory made here."""
-        await self.stop()
-        if self._owns_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    async def __aenter__(self) -> NatsCluster:
-        try:
-            await self.start()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
