@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, cast
 
+from ..sinks.base import Events
 from . import exit_codes
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ class StreamOutput:
         standard output; none when ``quiet``); and to ``publisher`` (``--publish``)."""
         import asyncio
 
-        from ..protocol import rules
         from ..sinks import JsonLinesSink, OutputClosed
 
         self.loop = asyncio.get_running_loop()
@@ -67,7 +67,6 @@ class StreamOutput:
         self.publisher = publisher
         if board is None and not quiet:
             self.jsonl = sink if sink is not None else JsonLinesSink()
-        self.data_types = frozenset(rules.DATA_TYPES)
         self.alerting = alerting
         self.alert_lines = alert_lines and self.jsonl is not None  # else: on stderr
         self.closed = OutputClosed  # the reader went away (names loaded with the stream)
@@ -88,14 +87,13 @@ class StreamOutput:
             await self.loop.create_future()  # never resolved
             return
         if limit is not None:
-            kept = []
-            for event in events:
-                if self.seen >= limit:
-                    break
-                kept.append(event)
-                if event["type"] in self.data_types:
-                    self.seen += 1
-            events = kept
+            if not isinstance(events, Events):
+                events = Events(list(events))
+            room = limit - self.seen
+            count = events.data_count()
+            if count > room:
+                events, count = events.head(room), room
+            self.seen += count
         if self.publisher is not None and events:
             await self.publisher.write(events)  # never waits for the broker
         alerting = self.alerting

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Container, Iterable, Mapping
+from typing import Any
 
 from ..protocol.rules import DATA_TYPES
 from ..protocol.session import Message
+from ..protocol.typed import Gap, TypedEvent
 from .logbudget import LogBudget
 from .metrics import LatencyWindow, RateMeter
 from .sequence import Key, SequenceTracker
@@ -43,6 +45,7 @@ log = logging.getLogger("argus_cli.client")
 __all__ = ["Pipeline"]
 
 _DATA = frozenset(DATA_TYPES)
+JUMP = "sequence_jump"
 
 
 class _Anything:
@@ -192,15 +195,70 @@ class Pipeline:
             self.rate.add(now, data_count)
         return out
 
-    def _jump(self, event: Message, first: int, last: int, now: float) -> Message:
+    def process_typed(self, frames: list[Any], now: float) -> tuple[list[TypedEvent], list[int]]:
+        """``process`` for the argus protocol's typed data events (``protocol.typed``),
+        given per frame (a struct, or a list of them): the events to deliver, and
+        where each frame's end in that list. The same rules, the same counters."""
+        out: list[TypedEvent] = []
+        append = out.append
+        ends: list[int] = []
+        tracking = self.tracking
+        last = self.tracker.last  # SequenceTracker.observe, inlined: the hot path
+        resumed = self.resumed
+        add_latency = self.latency.add
+        source = self.source
+        count = foreign = duplicates = 0
+        for got in frames:
+            for event in got if type(got) is list else (got,):
+                count += 1
+                sub_id = event.sub
+                held = tracking.get(sub_id)
+                if held is None:
+                    continue  # a subscription we dropped: late data
+                symbol = event.symbol
+                if symbol not in held[1]:
+                    foreign += 1
+                    continue
+                seq = event.seq
+                if resumed:
+                    for record in self._check_resume(sub_id, symbol, seq, now):
+                        append(Gap(**{k: v for k, v in record.items() if k != "type"}))
+                key = (sub_id, symbol, event.kind)
+                previous = last.get(key)
+                if previous is not None:
+                    if seq <= previous:
+                        duplicates += 1
+                        continue
+                    if seq > previous + 1 and held[0]:
+                        self.gaps += 1
+                        first, kind = previous + 1, event.kind
+                        self._warn_jump(symbol, kind, first, seq - 1, now)
+                        append(Gap(symbol, first, seq - 1, JUMP, sub_id, kind, source, now))
+                last[key] = seq
+                event.source = source
+                event.received = now
+                add_latency(now - event.timestamp)
+                append(event)
+            ends.append(len(out))
+        self.messages += count
+        self.last_message_at = now
+        self.foreign += foreign
+        self.duplicates += duplicates
+        if count:
+            self.data_messages += count
+            self.rate.add(now, count)
+        return out, ends
+
+    def _warn_jump(self, symbol: str, data_type: str, first: int, last: int, now: float) -> None:
         if first == last:
-            self.warnings.warning(
-                now, "gap: %s %s seq %d missing", event["symbol"], event["type"], first
-            )
+            self.warnings.warning(now, "gap: %s %s seq %d missing", symbol, data_type, first)
         else:
             self.warnings.warning(
-                now, "gap: %s %s seq %d..%d missing", event["symbol"], event["type"], first, last
+                now, "gap: %s %s seq %d..%d missing", symbol, data_type, first, last
             )
+
+    def _jump(self, event: Message, first: int, last: int, now: float) -> Message:
+        self._warn_jump(event["symbol"], event["type"], first, last, now)
         return {
             "type": "gap",
             "symbol": event["symbol"],

@@ -8,7 +8,7 @@ The client sees only events, replies, refusals, errors and actions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 from ..exceptions import SubscriptionError
 from .codec import (
@@ -33,6 +33,7 @@ from .session import (
     Send,
     SessionInfo,
 )
+from .typed import decode_frames
 
 __all__ = ["FACTS", "ArgusSession"]
 
@@ -64,6 +65,13 @@ class ArgusSession:
 
     source = "argus"
     timer_interval: float | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that changes ``receive`` does not get the fast lane, which would
+        go around it (unless it gives its own ``decode_typed``)."""
+        super().__init_subclass__(**kwargs)
+        if "receive" in cls.__dict__ and "decode_typed" not in cls.__dict__:
+            cls.decode_typed = None  # type: ignore[assignment,method-assign]
 
     def opened(self) -> list[Action]:
         return []
@@ -102,6 +110,12 @@ class ArgusSession:
 
     def on_timer(self, now: float) -> list[Action]:
         return []
+
+    def decode_typed(self, frames: list[str | bytes]) -> list[Any] | None:
+        """The fast lane (``protocol.typed``): the frames' data events as typed structs
+        when every frame holds plain data and nothing else; None sends them through
+        ``receive``, frame by frame."""
+        return decode_frames(frames)
 
     def receive(self, frame: str | bytes, now: float) -> Received:
         fast = decode_data(frame)

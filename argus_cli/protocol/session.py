@@ -8,7 +8,10 @@ I/O and reads no clock (``now`` is passed in), so each provider is tested from
 bytes and sample files alone.
 
 The argus protocol (``protocol.argus.ArgusSession``) is the first provider; a
-new venue is a new module beside it implementing ``ProviderSession``.
+new venue is a new module beside it implementing ``ProviderSession``. A session
+may also offer ``decode_typed(frames)``: a fast lane that turns a read's frames
+into typed data events (``protocol.typed``) when they hold nothing else, or
+answers None (the argus protocol has one; the venues' adapters do not).
 
 Events are plain dicts shaped as ``argus_cli.events`` describes: ``price``,
 ``volume``, ``orderbook`` (each with ``sub``, ``symbol``, ``timestamp`` and,

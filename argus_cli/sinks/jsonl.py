@@ -22,17 +22,14 @@ import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
-import orjson
-
 from ..events import Event
 from ..exceptions import SinkError
+from .base import encode_lines
 
 log = logging.getLogger("argus_cli.sinks")
 
 __all__ = ["JsonLinesSink", "OutputClosed"]
 
-_DUMP = orjson.dumps
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
 HIGH_WATER = 256 * 1024
 STALL = 2.0  # seconds a reader may take nothing at exit before the rest is given up
 
@@ -89,9 +86,7 @@ class JsonLinesSink:
         self._transport, self._protocol = transport, protocol
 
     def encode(self, events: Sequence[Event]) -> bytes:
-        if len(events) == 1:
-            return _DUMP(events[0], option=_NEWLINE)
-        return b"".join([_DUMP(m, option=_NEWLINE) for m in events])
+        return encode_lines(events)
 
     async def write(self, events: Sequence[Event]) -> None:
         data = self.encode(events)

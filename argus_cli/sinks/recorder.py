@@ -52,6 +52,7 @@ import orjson
 from ..compressed import LineWriter, kind_of, open_lines
 from ..events import Event
 from ..exceptions import SinkError
+from .base import encode_lines
 
 __all__ = ["Recorder", "rotated_name", "sidecar_name"]
 
@@ -294,10 +295,7 @@ class Recorder:
             raise self._error
         pending = self._pending
         before = len(pending)
-        if len(events) == 1:
-            pending += _DUMP(events[0], option=_NEWLINE)
-        else:  # all the batch's lines or none (an event that cannot be encoded raises)
-            pending += b"".join([_DUMP(e, option=_NEWLINE) for e in events])
+        pending += encode_lines(events)  # all the lines or none (a bad event raises)
         self.messages += len(events)
         self.bytes += len(pending) - before
         wake = self._wake

@@ -43,12 +43,12 @@ import orjson
 
 from ..client.buffer import MessageBuffer
 from ..client.config import ConnectionState
+from ..client.delivery import Delivery
 from ..client.dispatch import Dispatcher, Handler
 from ..client.metrics import LatencyWindow, RateMeter
 from ..client.redact import redact_url
 from ..exceptions import ArgusConnectionError, NotOffered, SinkError
 from ..protocol import rules, subjects
-from ..protocol.session import Message
 from ..sinks.base import Sink
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class BrokerClient:
         self._subs: dict[str, SubscriptionConfig] = {}
         self._consumers: dict[str, _Consumer] = {}
         self._dispatch = Dispatcher()
-        self._buffer: MessageBuffer[Message] = MessageBuffer(config.queue_size)
+        self._buffer = MessageBuffer(config.queue_size)
         self._rate = RateMeter()
         self._latency = LatencyWindow()
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -445,7 +445,7 @@ class BrokerClient:
             rate.add(now)
             consumer.busy = True
             try:
-                await buffer.put([event])
+                await buffer.put(Delivery([event]))
             finally:
                 consumer.busy = False
             if seq:  # only once handed over: a re-creation starts after what was delivered

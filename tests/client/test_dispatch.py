@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from argus_cli.client.buffer import MessageBuffer
+from argus_cli.client.delivery import Delivery
 from argus_cli.client.dispatch import Dispatcher
 from argus_cli.events import Event
 from argus_cli.exceptions import SinkError
@@ -52,18 +53,18 @@ class BrokenSink(RecordingSink):
 
 async def run_until_drained(
     dispatcher: Dispatcher, *batches: list[Message], capacity: int = 100
-) -> MessageBuffer[Message]:
+) -> MessageBuffer:
     """Feed ``batches`` and run the dispatcher until it has taken all of them and is idle."""
-    buffer: MessageBuffer[Message] = MessageBuffer(capacity)
+    buffer: MessageBuffer = MessageBuffer(capacity)
     for batch in batches:
-        assert buffer.offer(batch)
+        assert buffer.offer(Delivery(batch))
     done = asyncio.Event()
 
     def end(_msg: Message) -> None:
         done.set()
 
     dispatcher.add(END, end)
-    buffer.offer([{"type": END}])
+    buffer.offer(Delivery([{"type": END}]))
     task = asyncio.create_task(dispatcher.run(buffer))
     waiter = asyncio.create_task(done.wait())
     finished, _ = await asyncio.wait([task, waiter], timeout=5, return_when=asyncio.FIRST_COMPLETED)
@@ -172,9 +173,9 @@ async def test_a_raising_sink_stops_the_run_with_a_sink_error() -> None:
     later: list[Any] = []
     dispatcher.add_sink(BrokenSink(OSError(28, "No space left on device")))
     dispatcher.add_sink(RecordingSink(later))
-    buffer: MessageBuffer[Message] = MessageBuffer(10)
-    buffer.offer([data(1)])
-    buffer.offer([data(2)])
+    buffer: MessageBuffer = MessageBuffer(10)
+    buffer.offer(Delivery([data(1)]))
+    buffer.offer(Delivery([data(2)]))
     with pytest.raises(SinkError) as caught:
         await asyncio.wait_for(dispatcher.run(buffer), 5)
     error = caught.value
@@ -190,8 +191,8 @@ async def test_a_sink_error_from_a_sink_passes_through_as_is() -> None:
     original = SinkError("disk gone", sink="recording.jsonl")
     dispatcher = Dispatcher()
     dispatcher.add_sink(BrokenSink(original))
-    buffer: MessageBuffer[Message] = MessageBuffer(10)
-    buffer.offer([data(1)])
+    buffer: MessageBuffer = MessageBuffer(10)
+    buffer.offer(Delivery([data(1)]))
     with pytest.raises(SinkError) as caught:
         await asyncio.wait_for(dispatcher.run(buffer), 5)
     assert caught.value is original

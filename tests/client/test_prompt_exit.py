@@ -179,7 +179,7 @@ async def test_a_link_delivers_nothing_after_its_close_frame(transport: Transpor
     async with firehose(None) as (url, seen):
         link = await transport.open(fast_config(url), {})
         got: list[str | bytes] = []
-        receiving = asyncio.create_task(link.receive(got.append))
+        receiving = asyncio.create_task(link.receive(got.extend))
         await wait_until(lambda: len(got) >= 1000, 5)
         at_close = len(got)
         started = time.monotonic()

@@ -21,13 +21,15 @@ from argus_cli.exceptions import (
 )
 from argus_cli.protocol import argus as argus_provider
 from argus_cli.protocol.codec import decode_data, decode_frame
+from argus_cli.protocol.typed import decode_frames
 from argus_cli.sim import Simulator
 from tests.cli.helpers import ThreadedSim
 from tests.client.helpers import fast_config
 
 
 def break_the_decoder_after(frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both decoding paths of the argus provider raise after ``frames`` frames."""
+    """Every decoding path of the argus provider raises after ``frames`` calls (the
+    typed lane decodes a read's frames in one call)."""
     calls = 0
 
     def counted(decode: Any) -> Any:
@@ -42,6 +44,7 @@ def break_the_decoder_after(frames: int, monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(argus_provider, "decode_data", counted(decode_data))
     monkeypatch.setattr(argus_provider, "decode_frame", counted(decode_frame))
+    monkeypatch.setattr(argus_provider, "decode_frames", counted(decode_frames))
 
 
 async def test_a_decoder_that_raises_ends_in_error_kept_and_logged(
@@ -74,6 +77,7 @@ async def test_an_event_without_the_fields_the_pipeline_reads_is_not_a_silent_st
         return messages
 
     monkeypatch.setattr(argus_provider, "decode_data", no_symbol)
+    monkeypatch.setattr(argus_provider, "decode_frames", lambda frames: None)  # the dict path
     client = WebSocketClient(fast_config(sim.url))
     assert await client.connect()
     await client.subscribe("s", SubscriptionConfig(["AAPL"], ["price"]))

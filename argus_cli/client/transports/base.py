@@ -9,17 +9,20 @@ from ..config import ConnectionConfig
 
 __all__ = ["FrameCallback", "Link", "Transport"]
 
-# Called once per received frame, in order. When it returns an awaitable, the
-# link reads nothing more until it completes: that is how backpressure reaches
-# the socket. An exception it raises ends ``Link.receive`` with that exception.
-FrameCallback = Callable[[str | bytes], Awaitable[None] | None]
+# Called with the frames received, in order: each call with one or more (a link
+# that reads many frames at once hands them over together, e.g. picows, every
+# complete frame of one socket read; the list is the callee's to keep). When it
+# returns an awaitable, the link reads nothing more until it completes: that is
+# how backpressure reaches the socket. An exception it raises ends
+# ``Link.receive`` with that exception.
+FrameCallback = Callable[[list[str | bytes]], Awaitable[None] | None]
 
 
 class Link(Protocol):
     """One open connection."""
 
-    async def receive(self, on_frame: FrameCallback) -> str:
-        """Deliver frames to ``on_frame`` until the connection ends; return how it
+    async def receive(self, on_frames: FrameCallback) -> str:
+        """Deliver frames to ``on_frames`` until the connection ends; return how it
         ended, as one line for ``last_error`` (close code and reason, or the network
         error). Keepalive (pings, pong timeout) runs underneath."""
 

@@ -3,9 +3,10 @@
 picows parses frames in C and calls back once per frame; this module adds what
 websockets does for argus and picows leaves to its user:
 
-- backpressure: frames go to ``on_frame`` straight from picows' callback; when
-  ``on_frame`` returns an awaitable, reading pauses until it completes (frames
-  already read wait, in order, in a queue);
+- backpressure: the complete frames of one socket read go to ``on_frames``
+  together, straight from picows' callback (``WSFrame.last_in_buffer`` marks the
+  read's last frame); when ``on_frames`` returns an awaitable, reading pauses
+  until it completes (frames already read wait, in order, in a queue);
 - messages: fragments reassembled, text decoded (invalid UTF-8 closes 1007),
   ``max_message_size`` on the whole message (1009; picows checks each frame);
 - keepalive: a ping every ``heartbeat_interval``, no pong within ``timeout``
@@ -112,11 +113,13 @@ class _Listener(_ListenerBase):
         self.max_size = config.max_message_size
         self.close_timeout = min(config.timeout, 2.0)
         # receiving
-        self.on_frame: FrameCallback | None = None  # set while receive() runs
-        self.busy = False  # receive() is awaiting on_frame's awaitable or emptying the queue
-        self.queue: deque[str | bytes] = deque()
-        self.pending: Awaitable[None] | None = None  # on_frame's awaitable, for receive()
-        self.error: Exception | None = None  # on_frame raised: receive() raises it
+        self.on_frames: FrameCallback | None = None  # set while receive() runs
+        self.busy = False  # receive() is awaiting on_frames' awaitable or emptying the queue
+        self.burst: list[str | bytes] = []  # frames of the buffer being parsed
+        self.queue: deque[list[str | bytes]] = deque()  # bursts waiting for on_frames
+        self.queued = 0  # frames in ``queue``
+        self.pending: Awaitable[None] | None = None  # on_frames' awaitable, for receive()
+        self.error: Exception | None = None  # on_frames raised: receive() raises it
         self.wakeup: asyncio.Future[None] | None = None
         self.paused = False  # reading paused by us
         self.fragments: list[bytes] | None = None
@@ -140,33 +143,34 @@ class _Listener(_ListenerBase):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
-        if kind in (_TEXT, _BINARY):
-            if self.failed:
-                return
+        if kind == _TEXT and frame.fin and self.fragments is None and not self.failed:
+            # the common case first: a whole text frame
             if frame.payload_size > self.max_size:
-                # picows sent 1009 but goes on parsing: as websockets, nothing more
-                self.failed = True
-                return
-            if self.fragments is not None:
+                self.failed = True  # picows sent 1009 but goes on parsing: nothing more
+            else:
+                try:
+                    self.burst.append(frame.get_payload_as_utf8_text())
+                except UnicodeDecodeError as exc:
+                    self.fail(1007, f"{exc.reason} at position {exc.start}")
+        elif kind in (_TEXT, _BINARY):
+            if self.failed:
+                pass
+            elif frame.payload_size > self.max_size:
+                self.failed = True  # as above
+            elif self.fragments is not None:
                 self.fail(1002, "expected a continuation frame")
             elif not frame.fin:
                 self.fragments = [frame.get_payload_as_bytes()]
                 self.fragments_text = kind == _TEXT
                 self.fragments_size = frame.payload_size
-            elif kind == _TEXT:
-                try:
-                    text = frame.get_payload_as_utf8_text()
-                except UnicodeDecodeError as exc:
-                    self.fail(1007, f"{exc.reason} at position {exc.start}")
-                else:
-                    self.deliver(text)
             else:
-                self.deliver(frame.get_payload_as_bytes())
+                self.burst.append(frame.get_payload_as_bytes())
         elif kind == _CONTINUATION:
             self.continuation(frame)
         elif kind == _PONG:
             self.pong(frame.get_payload_as_bytes())
         elif kind == _CLOSE:
+            self.flush()  # what came before the close frame first
             self.closing = True
             if not transport.is_close_frame_sent:  # the server's close: echo it
                 code = frame.get_close_code()
@@ -176,8 +180,11 @@ class _Listener(_ListenerBase):
                     transport.send_close(code, frame.get_close_message())
             self.resume()
             transport.disconnect()
+        if frame.last_in_buffer and self.burst:
+            self.flush()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.flush()  # frames read before the end of a buffer picows could not parse
         self.closing = True
         # picows keeps the error that made it close (a 1009, a 1002) for wait_disconnected():
         # collect it, or asyncio logs "Future exception was never retrieved"
@@ -203,15 +210,21 @@ class _Listener(_ListenerBase):
 
     # --- receiving ------------------------------------------------------------------------
 
-    def deliver(self, data: str | bytes) -> None:
-        on_frame = self.on_frame
-        if on_frame is None or self.busy:
-            self.queue.append(data)
-            if on_frame is None and len(self.queue) >= MAX_QUEUE:
+    def flush(self) -> None:
+        """Hand the frames read so far to ``on_frames`` (or queue them while it is busy)."""
+        burst = self.burst
+        if not burst:
+            return
+        self.burst = []
+        on_frames = self.on_frames
+        if on_frames is None or self.busy:
+            self.queue.append(burst)
+            self.queued += len(burst)
+            if on_frames is None and self.queued >= MAX_QUEUE:
                 self.pause()
             return
         try:
-            pending = on_frame(data)
+            pending = on_frames(burst)
         except Exception as exc:  # receive() raises it, as websockets' receive does
             self.error = exc
         else:
@@ -244,14 +257,14 @@ class _Listener(_ListenerBase):
         self.fragments = None
         payload = b"".join(parts)
         if not self.fragments_text:
-            self.deliver(payload)
+            self.burst.append(payload)
             return
         try:
             text = payload.decode()
         except UnicodeDecodeError as exc:
             self.fail(1007, f"{exc.reason} at position {exc.start}")
         else:
-            self.deliver(text)
+            self.burst.append(text)
 
     def wake(self) -> None:
         waiter = self.wakeup
@@ -290,11 +303,12 @@ class _Listener(_ListenerBase):
         self.closing = True
         raw = reason.encode()[:_MAX_CLOSE_REASON]
         self.transport.send_close(_close_code(code), raw.decode(errors="ignore").encode())
-        self.resume()  # the server's answer must be read, whatever on_frame awaits
+        self.resume()  # the server's answer must be read, whatever on_frames awaits
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (websockets' ``fail``): a close frame, nothing more
         delivered, the socket aborted if the server does not close within the timeout."""
+        self.flush()  # the frames before the fault are delivered, as websockets does
         self.failed = True
         self.fragments = None
         if not self.ended():
@@ -377,11 +391,11 @@ class PicowsLink:
     def __init__(self, listener: _Listener) -> None:
         self._listener = listener
 
-    async def receive(self, on_frame: FrameCallback) -> str:
+    async def receive(self, on_frames: FrameCallback) -> str:
         state = self._listener
-        if state.on_frame is not None:
+        if state.on_frames is not None:
             raise RuntimeError("receive() is already running on this link")
-        state.on_frame = on_frame
+        state.on_frames = on_frames
         state.busy = True  # until the frames read before this call are delivered
         try:
             while True:
@@ -393,12 +407,14 @@ class PicowsLink:
                     await pending
                 queue = state.queue
                 while queue:
-                    more = on_frame(queue.popleft())
+                    burst = queue.popleft()
+                    state.queued -= len(burst)
+                    more = on_frames(burst)
                     if more is not None:
                         await more
                 if state.disconnected.done():
                     return state.describe()
-                state.busy = False  # picows' callback may deliver straight to on_frame now
+                state.busy = False  # picows' callback may deliver straight to on_frames now
                 state.resume()
                 state.wakeup = state.loop.create_future()
                 try:
@@ -407,7 +423,7 @@ class PicowsLink:
                     state.wakeup = None
                     state.busy = True
         finally:
-            state.on_frame = None
+            state.on_frames = None
             state.busy = False
 
     async def send(self, data: bytes) -> None:
@@ -425,7 +441,9 @@ class PicowsLink:
         state = self._listener
         state.failed = True  # read on towards the server's close frame, deliver nothing more
         state.fragments = None
+        state.burst = []
         state.queue.clear()
+        state.queued = 0
         if state.disconnected.done():
             return
         if not state.ended():

@@ -48,13 +48,13 @@ class WebsocketsLink:
         self._ws = ws
         self._closing = False  # close() was called: frames are read, not delivered
 
-    async def receive(self, on_frame: FrameCallback) -> str:
+    async def receive(self, on_frames: FrameCallback) -> str:
         ws = self._ws
         try:
             async for frame in ws:
                 if self._closing:  # read on towards the server's close frame
                     continue
-                pending = on_frame(frame)
+                pending = on_frames([frame])
                 if pending is not None:
                     await pending
         except ConnectionClosed as exc:

@@ -1,0 +1,172 @@
+"""The argus protocol's data events as typed structs: the receive path's fast lane. No I/O.
+
+A frame that holds only data messages exactly as docs/PROTOCOL.md shapes them
+(``price``, ``volume``, ``orderbook``: every field present, each of its type and
+range, nothing else) is parsed and type-checked in one C pass by msgspec into
+these structs. They travel as they are through the pipeline (sequence checks,
+``source``/``received`` stamps) to the sinks, which encode them back to JSON
+lines in one C call per delivery (``encode_lines``); handlers get plain dicts
+(``to_dicts``), made only when a handler wants them.
+
+Anything else (a control message, an extra field, a bad value, an empty batch)
+is not decoded here: ``decode_frames`` answers None and the frames take the
+general path (``codec.decode_frame``), which is the authority on what is valid
+and says why. A property test holds both paths to the same output.
+
+Field order is the wire order of docs/PROTOCOL.md, ``source`` and ``received``
+last, so a typed event encodes to the line the general path prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Final
+
+import msgspec
+
+from ..events import MAX_BOOK_LEVELS, MAX_SEQ
+
+__all__ = [
+    "DATA_STRUCTS",
+    "MAX_BOOK_LEVELS",
+    "MAX_FLOAT",
+    "MAX_INT",
+    "MAX_SEQ",
+    "Gap",
+    "Orderbook",
+    "Price",
+    "TypedEvent",
+    "Volume",
+    "decode_frames",
+    "decode_one",
+    "encode_lines",
+    "to_dicts",
+]
+
+MAX_INT: Final = 2**63 - 1  # integers beyond a signed 64-bit value are malformed
+MAX_FLOAT: Final = sys.float_info.max
+
+_Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+_Num = (
+    Annotated[int, msgspec.Meta(ge=-MAX_INT - 1, le=MAX_INT)]
+    | Annotated[float, msgspec.Meta(ge=-MAX_FLOAT, le=MAX_FLOAT)]
+)
+_Level = Annotated[list[_Num], msgspec.Meta(min_length=2, max_length=2)]
+_Book = Annotated[list[_Level], msgspec.Meta(max_length=MAX_BOOK_LEVELS)]
+
+
+# ``source`` and ``received`` are absent on the wire (None, never encoded): the
+# pipeline sets them.
+
+
+class Price(
+    msgspec.Struct, tag="price", tag_field="type", forbid_unknown_fields=True, omit_defaults=True
+):
+    kind: ClassVar[str] = "price"
+    sub: str
+    symbol: str
+    price: _Num
+    bid: _Num
+    ask: _Num
+    timestamp: _Num
+    seq: _Seq
+    source: str | None = None
+    received: float | None = None
+
+
+class Volume(
+    msgspec.Struct, tag="volume", tag_field="type", forbid_unknown_fields=True, omit_defaults=True
+):
+    kind: ClassVar[str] = "volume"
+    sub: str
+    symbol: str
+    volume: _Num
+    total_volume: _Num
+    timestamp: _Num
+    seq: _Seq
+    source: str | None = None
+    received: float | None = None
+
+
+class Orderbook(
+    msgspec.Struct,
+    tag="orderbook",
+    tag_field="type",
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+):
+    kind: ClassVar[str] = "orderbook"
+    sub: str
+    symbol: str
+    bids: _Book
+    asks: _Book
+    timestamp: _Num
+    seq: _Seq
+    source: str | None = None
+    received: float | None = None
+
+
+class Gap(msgspec.Struct, tag="gap", tag_field="type"):
+    """A gap the client saw (``sequence_jump``, or ``server_restart`` with ``to_seq``
+    None): the keys, in order, of the gap record the general path makes."""
+
+    kind: ClassVar[str] = "gap"
+    symbol: str
+    from_seq: int
+    to_seq: int | None
+    reason: str
+    sub: str
+    data_type: str
+    source: str
+    received: float
+
+
+TypedEvent = Price | Volume | Orderbook | Gap
+DATA_STRUCTS: Final = (Price, Volume, Orderbook)
+
+_DECODER: Final = msgspec.json.Decoder(
+    list[Price | Volume | Orderbook] | Price | Volume | Orderbook
+)
+_ENCODER: Final = msgspec.json.Encoder()
+# UnicodeEncodeError: a str frame with a lone surrogate (from a test: a socket's text
+# frames are valid UTF-8)
+_ERRORS: Final = (msgspec.DecodeError, msgspec.ValidationError, UnicodeEncodeError)
+
+
+def decode_one(frame: str | bytes) -> list[Price | Volume | Orderbook] | None:
+    """One frame's data events, or None when it holds anything else."""
+    try:
+        got = _DECODER.decode(frame)
+    except _ERRORS:
+        return None
+    if type(got) is list:
+        return got or None  # an empty batch is malformed: the general path says so
+    return [got]
+
+
+def decode_frames(frames: Sequence[str | bytes]) -> list[Any] | None:
+    """Each frame's data events: a struct (one message) or a non-empty list of them
+    (a batch), in order; None as soon as one frame holds anything else."""
+    decode = _DECODER.decode
+    out: list[Any] = []
+    append = out.append
+    try:
+        for frame in frames:
+            got = decode(frame)
+            if type(got) is list and not got:
+                return None
+            append(got)
+    except _ERRORS:
+        return None
+    return out
+
+
+def encode_lines(events: Sequence[TypedEvent]) -> bytes:
+    """The events as JSON lines, each ending in a newline: one C call."""
+    return _ENCODER.encode_lines(events)
+
+
+def to_dicts(events: Sequence[TypedEvent]) -> list[dict[str, Any]]:
+    """The events as the plain dicts handlers are promised (keys in wire order)."""
+    return msgspec.to_builtins(events)  # type: ignore[no-any-return]
