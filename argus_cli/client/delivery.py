@@ -11,6 +11,7 @@ events with a ``source``: data and gap records).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from ..protocol import typed
@@ -69,7 +70,7 @@ class Delivery:
         ends = self.ends
         if self.typed is None or ends is None or len(self.typed) <= room:
             return self, None
-        cut = next(i for i, end in enumerate(ends) if end >= max(room, 1)) + 1
+        cut = bisect_left(ends, max(room, 1)) + 1
         at = ends[cut - 1]
         if at >= len(self.typed):
             return self, None

@@ -113,7 +113,7 @@ class Pipeline:
         records = []
         for key in sorted(k for k in self.tracker.last if matches(k)):
             sub_id, symbol, data_type = key
-            last = self.tracker.last.pop(key)
+            last = self.tracker.drop(key)
             records.append(
                 {
                     "type": "gap",
@@ -203,16 +203,26 @@ class Pipeline:
         append = out.append
         ends: list[int] = []
         tracking = self.tracking
-        last = self.tracker.last  # SequenceTracker.observe, inlined: the hot path
+        space = self.tracker.space
         resumed = self.resumed
         add_latency = self.latency.add
         source = self.source
         count = foreign = duplicates = 0
+        # looked up once per run of events of one subscription and type
+        run_sub: str | None = None
+        run_kind = ""
+        held: tuple[bool, Container[str]] | None = None
+        last: dict[str, int] = {}
         for got in frames:
             for event in got if type(got) is list else (got,):
                 count += 1
                 sub_id = event.sub
-                held = tracking.get(sub_id)
+                kind = event.kind
+                if sub_id != run_sub or kind != run_kind:
+                    run_sub, run_kind = sub_id, kind
+                    held = tracking.get(sub_id)
+                    if held is not None:
+                        last = space(sub_id, kind)
                 if held is None:
                     continue  # a subscription we dropped: late data
                 symbol = event.symbol
@@ -223,18 +233,18 @@ class Pipeline:
                 if resumed:
                     for record in self._check_resume(sub_id, symbol, seq, now):
                         append(Gap(**{k: v for k, v in record.items() if k != "type"}))
-                key = (sub_id, symbol, event.kind)
-                previous = last.get(key)
+                    last = space(sub_id, kind)  # a restart may have dropped what it held
+                previous = last.get(symbol)  # SequenceTracker.observe, inlined: the hot path
                 if previous is not None:
                     if seq <= previous:
                         duplicates += 1
                         continue
                     if seq > previous + 1 and held[0]:
                         self.gaps += 1
-                        first, kind = previous + 1, event.kind
+                        first = previous + 1
                         self._warn_jump(symbol, kind, first, seq - 1, now)
                         append(Gap(symbol, first, seq - 1, JUMP, sub_id, kind, source, now))
-                last[key] = seq
+                last[symbol] = seq
                 event.source = source
                 event.received = now
                 add_latency(now - event.timestamp)

@@ -9,7 +9,7 @@ import orjson
 
 from ..events import Event
 from ..protocol import typed
-from ..protocol.typed import TypedEvent
+from ..protocol.typed import Gap, TypedEvent
 
 __all__ = ["Events", "Sink", "encode_lines"]
 
@@ -56,7 +56,7 @@ class Events(Sequence[Event]):
     def data_count(self) -> int:
         """How many are data events (not gap records)."""
         if self._typed is not None:
-            return sum(1 for e in self._typed if e.kind != "gap")
+            return len(self._typed) - sum(type(e) is Gap for e in self._typed)
         return sum(1 for e in self.dicts() if e["type"] != "gap")
 
     def head(self, count: int) -> Events:
