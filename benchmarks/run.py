@@ -84,8 +84,9 @@ async def bare(url: str, count: int, batch: int) -> float:
         return (count - batch) / (time.perf_counter() - started)
 
 
-async def sdk(url: str, count: int) -> float:
-    client = WebSocketClient(ConnectionConfig(url=url, max_reconnect_attempts=1))
+async def sdk(url: str, count: int, transport: str = "auto") -> float:
+    config = ConnectionConfig(url=url, max_reconnect_attempts=1, transport=transport)
+    client = WebSocketClient(config)
     done = asyncio.Event()
     state = {"n": 0, "t0": 0.0}
 
@@ -105,23 +106,23 @@ async def sdk(url: str, count: int) -> float:
     return (count - 1) / elapsed
 
 
-def cli_seconds(url: str, count: int) -> float:
+def cli_seconds(url: str, count: int, transport: str = "auto") -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         subprocess.run(
             [sys.executable, "-m", "argus_cli", "stream", "AAPL", "--url", url, "--json",
-             "--types", "price", "--count", str(count)],
+             "--types", "price", "--count", str(count), "--transport", transport],
             stdout=sink, env=env, check=True, timeout=300,
         )  # fmt: skip
     return time.perf_counter() - started
 
 
-def cli_rate(count: int, batch: int) -> float:
+def cli_rate(count: int, batch: int, transport: str = "auto") -> float:
     with Sender("--count", "1", "--batch", "1") as one:
-        startup = min(cli_seconds(one.url, 1) for _ in range(2))
+        startup = min(cli_seconds(one.url, 1, transport) for _ in range(2))
     with Sender("--count", str(count), "--batch", str(batch)) as sender:
-        total = cli_seconds(sender.url, count)
+        total = cli_seconds(sender.url, count, transport)
     return (count - 1) / max(1e-6, total - startup)
 
 
@@ -146,37 +147,41 @@ def websocat_rate(count: int, batch: int) -> float | None:
 
 
 def ingest(count: int) -> None:
+    """argus (SDK and CLI, the default transport and websockets forced) beside a bare
+    websockets loop on the same frames; picows' own bare loop as a reference."""
     for batch in (1, 100):
         n = count if batch == 1 else count * 5
         with Sender("--count", str(n), "--batch", str(batch)) as s:
             base = asyncio.run(bare(s.url, n, batch))
         with Sender("--count", str(n), "--batch", str(batch)) as s:
             sdk_rate = asyncio.run(sdk(s.url, n))
-        picows_bare = picows_argus = None
-        if batch == 1:
-            with Sender("--count", str(n), "--batch", "1") as s:
-                picows_bare = asyncio.run(picows_rate(s.url, n, with_argus=False))
-            with Sender("--count", str(n), "--batch", "1") as s:
-                picows_argus = asyncio.run(picows_rate(s.url, n, with_argus=True))
         cli = cli_rate(n, batch)
-        ws_cat = websocat_rate(n, batch)
-        RESULTS[f"ingest_batch{batch}"] = {
+        row: dict[str, Any] = {
             "messages": n,
             "bare_websockets": round(base),
             "sdk_noop": round(sdk_rate),
             "sdk_ratio": round(sdk_rate / base, 2),
             "cli_jsonl": round(cli),
             "cli_ratio": round(cli / base, 2),
-            "websocat": None if ws_cat is None else round(ws_cat),
-            "websocat_ratio": None if ws_cat is None else round(ws_cat / base, 2),
         }
-        if picows_bare is not None and picows_argus is not None:
-            RESULTS[f"ingest_batch{batch}"].update(
-                picows_bare=round(picows_bare),
-                picows_bare_ratio=round(picows_bare / base, 2),
-                picows_with_argus_decode=round(picows_argus),
-                picows_with_argus_ratio=round(picows_argus / base, 2),
+        if batch == 1:
+            with Sender("--count", str(n), "--batch", "1") as s:
+                sdk_ws = asyncio.run(sdk(s.url, n, "websockets"))
+            cli_ws = cli_rate(n, batch, "websockets")
+            with Sender("--count", str(n), "--batch", "1") as s:
+                picows_bare = asyncio.run(picows_rate(s.url, n))
+            ws_cat = websocat_rate(n, batch)
+            row.update(
+                sdk_websockets=round(sdk_ws),
+                sdk_websockets_ratio=round(sdk_ws / base, 2),
+                cli_websockets=round(cli_ws),
+                cli_websockets_ratio=round(cli_ws / base, 2),
+                websocat=None if ws_cat is None else round(ws_cat),
+                websocat_ratio=None if ws_cat is None else round(ws_cat / base, 2),
+                picows_bare=None if picows_bare is None else round(picows_bare),
+                picows_bare_ratio=None if picows_bare is None else round(picows_bare / base, 2),
             )
+        RESULTS[f"ingest_batch{batch}"] = row
 
 
 # --- latency ------------------------------------------------------------------------------

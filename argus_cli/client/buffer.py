@@ -47,9 +47,16 @@ class MessageBuffer:
         """Hand ``batch`` over: at once when it fits (None), else in parts split at
         frame ends, each once there is room; the awaitable completes when the last
         part is in (the reader reads nothing more until then)."""
-        if self.depth >= self.capacity:
+        room = self.capacity - self.depth
+        if len(batch) <= room:  # the common case, inline
+            self._items.append(batch)
+            self.depth += len(batch)
+            if not self._readable.is_set():
+                self._readable.set()
+            return None
+        if room <= 0:
             return self._parts(batch)
-        head, rest = batch.split(self.capacity - self.depth)
+        head, rest = batch.split(room)
         self.offer(head)
         return None if rest is None else self._parts(rest)
 

@@ -20,6 +20,7 @@ from argus_cli.exceptions import (
     SinkError,
 )
 from argus_cli.protocol import argus as argus_provider
+from argus_cli.protocol.argus import ArgusSession
 from argus_cli.protocol.codec import decode_data, decode_frame
 from argus_cli.protocol.typed import decode_frames
 from argus_cli.sim import Simulator
@@ -44,7 +45,7 @@ def break_the_decoder_after(frames: int, monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(argus_provider, "decode_data", counted(decode_data))
     monkeypatch.setattr(argus_provider, "decode_frame", counted(decode_frame))
-    monkeypatch.setattr(argus_provider, "decode_frames", counted(decode_frames))
+    monkeypatch.setattr(ArgusSession, "decode_typed", staticmethod(counted(decode_frames)))
 
 
 async def test_a_decoder_that_raises_ends_in_error_kept_and_logged(
@@ -77,7 +78,7 @@ async def test_an_event_without_the_fields_the_pipeline_reads_is_not_a_silent_st
         return messages
 
     monkeypatch.setattr(argus_provider, "decode_data", no_symbol)
-    monkeypatch.setattr(argus_provider, "decode_frames", lambda frames: None)  # the dict path
+    monkeypatch.setattr(ArgusSession, "decode_typed", staticmethod(lambda frames: None))
     client = WebSocketClient(fast_config(sim.url))
     assert await client.connect()
     await client.subscribe("s", SubscriptionConfig(["AAPL"], ["price"]))
