@@ -1,7 +1,8 @@
 """Sinks: where delivered events go for keeping (JSON lines today; recordings, NATS next).
 
-A sink is registered with ``WebSocketClient.add_sink``. It receives each frame's
-data and gap events, in order, after the message handlers. Awaiting its
+A sink is registered with ``WebSocketClient.add_sink``. It receives each
+delivery's data and gap events (``Events``: the frames of one socket read), in
+order, after the message handlers. Awaiting its
 ``write`` is the backpressure: while it waits, the client's bounded buffer
 fills and reading pauses. A sink that raises stops the stream with a
 ``SinkError`` (state ``ERROR``): unlike a handler, whose failure is counted and
@@ -10,7 +11,7 @@ skipped, a sink that cannot keep data must not lose it silently.
 
 from __future__ import annotations
 
-from .base import Sink
+from .base import Events, Sink
 from .jsonl import JsonLinesSink, OutputClosed
 
-__all__ = ["JsonLinesSink", "OutputClosed", "Sink"]
+__all__ = ["Events", "JsonLinesSink", "OutputClosed", "Sink"]

@@ -33,7 +33,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
@@ -41,6 +40,7 @@ from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 from ..client.redact import redact_url
 from ..events import Event
 from ..protocol import subjects
+from .base import encode_lines
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -62,7 +62,6 @@ CONNECT_TIMEOUT = 2
 RECONNECT_WAIT = 0.5
 STREAMS_REFRESH = 30.0  # seconds between re-reads of the streams (a stream made later is found)
 
-_DUMP = orjson.dumps
 FIRST = asyncio.FIRST_COMPLETED
 # (subject, payload, Nats-Msg-Id or None)
 _Item = tuple[str, bytes, str | None]
@@ -123,12 +122,13 @@ class NatsPublisher:
     async def write(self, events: Sequence[Event]) -> None:
         queue, cache, epoch_of = self._queue, self._subjects, self.epoch_of
         added = 0
-        for event in events:
+        # each payload the very line --json prints (without its newline)
+        payloads = encode_lines(events).split(b"\n")
+        for event, payload in zip(events, payloads, strict=False):
             key = (event["source"], event["type"], event["symbol"])
             subject = cache.get(key)
             if subject is None:
                 subject = cache[key] = subjects.subject_for(event)
-            payload = _DUMP(event)
             mid = subjects.msg_id(event, epoch_of(event["source"]) if epoch_of else None)
             queue.append((subject, payload, mid))
             added += len(payload)
