@@ -34,7 +34,7 @@ from argus_cli.cli.board import Board
 from argus_cli.cli.render import render_board
 from argus_cli.testing.procinfo import rss_kib
 from benchmarks.nats_bench import measure as nats_measure
-from benchmarks.picows_probe import picows_rate
+from benchmarks.picows_probe import picows_latency, picows_rate
 from benchmarks.vs_cryptofeed import compare as cryptofeed_compare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,11 +226,15 @@ async def latency_run(url: str, seconds: float, table: bool) -> dict[str, float]
 
 def latency(seconds: float) -> None:
     for rate in (10_000, 50_000):
+        args = ("--mode", "paced", "--rate", str(rate), "--seconds", str(seconds + 1))
         for table in (False, True):
-            args = ("--mode", "paced", "--rate", str(rate), "--seconds", str(seconds + 1))
             with Sender(*args) as s:
                 result = asyncio.run(latency_run(s.url, seconds, table))
             RESULTS[f"latency_{rate // 1000}k{'_table' if table else ''}"] = result
+        with Sender(*args) as s:  # the floor: the same sender, a bare picows loop
+            floor = asyncio.run(picows_latency(s.url, seconds))
+        if floor is not None:
+            RESULTS[f"latency_{rate // 1000}k_picows_bare"] = floor
 
 
 # --- simulator fan-out --------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Tables on standard output: CSV and TSV (``--format csv|tsv``), and JSON lines cut to
 chosen fields (``--fields``) or with readable times (``--time iso``).
 
-The I/O is ``JsonLinesSink``'s (these sinks subclass it and only change what a frame
-encodes to): one write per frame, flushed at once, a non-blocking pipe transport with
-backpressure, ``OutputClosed`` when the reader goes away (``| head``).
+The I/O is ``JsonLinesSink``'s (these sinks subclass it and only change what a
+delivery encodes to): one write per delivery (a socket read's frames), flushed at
+once, a non-blocking pipe transport with backpressure, ``OutputClosed`` when the
+reader goes away (``| head``).
 
 CSV and TSV:
 
@@ -172,7 +173,7 @@ class Columns:
 
 
 class DelimitedSink(JsonLinesSink):
-    """Each frame's data events as CSV or TSV rows (one write per frame), the header
+    """Each delivery's data events as CSV or TSV rows (one write each), the header
     before the first; gap events go to ``on_gap`` (by default a warning in the log)."""
 
     def __init__(

@@ -3,12 +3,13 @@
 Never blocks the event loop.
 
 When stdout is a pipe or a socket, writes go through an asyncio pipe
-transport: a reader that stops reading makes ``write_frame`` wait (the client's
+transport: a reader that stops reading makes ``write`` wait (the client's
 bounded buffer fills, reading pauses, TCP pushes back on the server) instead
 of freezing the loop and its keepalive pings. Files, terminals and
 ``/dev/null`` never block for long and are written directly. One write per
-frame, flushed at once; a partial line is never written. At close, every line
-written is handed to the reader while it keeps reading (``STALL``).
+delivery (a socket read's frames), flushed at once; a partial line is never
+written. At close, every line written is handed to the reader while it keeps
+reading (``STALL``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class _PipeProtocol(asyncio.BaseProtocol):
 
 
 class JsonLinesSink:
-    """Writes each frame's events as JSON lines, one write per frame."""
+    """Writes each delivery's events as JSON lines, one write each."""
 
     def __init__(self, stream: BinaryIO | None = None, *, name: str = "standard output") -> None:
         if stream is None and sys.stdout is not None:

@@ -190,3 +190,26 @@ def test_events_slices_counts_and_lines_agree_both_ways() -> None:
     assert [orjson.loads(x) for x in fast.lines().splitlines()] == list(slow)
     assert encode_lines(slow) == encode_lines(list(slow))  # orjson for dicts
     assert fast.lines() == encode_lines(fast)
+
+
+def test_a_restart_seen_from_the_resume_point_the_same_both_ways() -> None:
+    def frame(seq: int) -> str:
+        return json.dumps({"type": "price", "sub": "s1", "symbol": "AAPL", "price": 1, "bid": 1,
+                           "ask": 2, "timestamp": 1.5, "seq": seq})  # fmt: skip
+
+    before, after = [frame(s) for s in (100, 101)], [frame(s) for s in (1, 2)]
+    slow, fast = tracked(), tracked()
+    general(slow, before)
+    decoded = typed.decode_frames(before)
+    assert decoded is not None
+    fast.process_typed(decoded, NOW)
+    for made in (slow, fast):
+        made.expect_resume("s1", made.resume_point("s1", ["AAPL"], ["price"]))
+    expected = [e for frame in general(slow, after) for e in frame]
+    decoded = typed.decode_frames(after)
+    assert decoded is not None
+    events, ends = fast.process_typed(decoded, NOW)
+    assert Delivery(None, events, ends).messages() == expected
+    assert [e["type"] for e in expected] == ["gap", "price", "price"]
+    assert expected[0]["reason"] == "server_restart" and expected[0]["to_seq"] is None
+    assert figures(fast) == figures(slow) and fast.restarts == slow.restarts == 1
