@@ -552,16 +552,42 @@ class WebSocketClient:
     def _each_frame(
         self, frames: list[str | bytes], start: int, now: float
     ) -> Awaitable[None] | None:
-        """The general path: each frame through ``provider.receive``; once one must be
-        awaited (a full buffer, a reply to send), the rest wait for it, in order."""
+        """The general path: each frame through ``provider.receive``, the read's events
+        handed over as one delivery. A frame whose control part must be awaited (a
+        request to send, a close) hands over what came before it, and the frames after
+        it wait until that is done, in order."""
         receive = self.provider.receive
+        process = self._pipeline.process
+        gathered: list[Message] = []
+        ends: list[int] = []
         for index in range(start, len(frames)):
-            pending = self._accept(receive(frames[index], now), now)
+            received = receive(frames[index], now)
+            pending: Awaitable[None] | None = None
+            restart: list[Message] = []
+            if received.has_control:
+                pending = self._on_control(received, now)
+                if received.info is not None:
+                    restart = self._pipeline.new_epoch(received.info.epoch, now)
+            if received.events or restart:
+                gathered += restart
+                gathered += process(received.events, now)
+                if len(gathered) > (ends[-1] if ends else 0):
+                    ends.append(len(gathered))
             if pending is not None:
+                handed = self._hand_over(gathered, ends)
+                if handed is not None:
+                    pending = _in_order(pending, handed)
                 if index + 1 == len(frames):
                     return pending
                 return self._then_frames(pending, frames, index + 1, now)
-        return None
+        return self._hand_over(gathered, ends)
+
+    def _hand_over(self, messages: list[Message], ends: list[int] | None) -> Awaitable[None] | None:
+        if not messages:
+            return None
+        buffer = self._buffer
+        assert buffer is not None
+        return buffer.submit(Delivery(messages, None, ends))
 
     async def _then_frames(
         self, pending: Awaitable[None], frames: list[str | bytes], start: int, now: float
@@ -572,7 +598,7 @@ class WebSocketClient:
             await more
 
     def _accept(self, received: Received, now: float) -> Awaitable[None] | None:
-        """Act on what the provider made of a frame (or of a Fetch's answer)."""
+        """Act on what the provider made of a Fetch's answer."""
         pending: Awaitable[None] | None = None
         restart: list[Message] = []
         if received.has_control:
@@ -582,15 +608,10 @@ class WebSocketClient:
         events = received.events
         if not events and not restart:
             return pending
-        batch = self._pipeline.process(events, now)
-        if restart:
-            batch[:0] = restart
-        buffer = self._buffer
-        assert buffer is not None
-        if batch and not buffer.offer(Delivery(batch)):
-            # full: stop reading until there is room
-            return _in_order(pending, buffer.put(Delivery(batch)))
-        return pending
+        handed = self._hand_over([*restart, *self._pipeline.process(events, now)], None)
+        if handed is None:
+            return pending
+        return handed if pending is None else _in_order(pending, handed)
 
     def _on_control(self, received: Received, now: float) -> Awaitable[None] | None:
         bad = []

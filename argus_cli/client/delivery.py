@@ -33,7 +33,7 @@ class Delivery:
     ) -> None:
         self._dicts = messages
         self.typed = typed_events
-        self.ends = ends  # typed only: each frame's end in ``typed``
+        self.ends = ends  # each frame's end in the messages (None: one frame)
 
     def __len__(self) -> int:
         return len(self.typed) if self.typed is not None else len(self._dicts or ())
@@ -47,15 +47,15 @@ class Delivery:
     def frames(self) -> Iterator[list[Message]]:
         """Each frame's data and gap events (dicts), skipping frames left empty."""
         messages = self.messages()
-        if self.typed is None:
-            data = [m for m in messages if "source" in m]
-            if data:
-                yield data
-            return
+        whole = self.typed is not None  # typed: data and gap events only
         start = 0
         for end in self.ends or (len(messages),):
             if end > start:
-                yield messages[start:end]
+                part = messages[start:end]
+                if not whole:
+                    part = [m for m in part if "source" in m]
+                if part:
+                    yield part
             start = end
 
     def events(self) -> Events:
@@ -68,14 +68,20 @@ class Delivery:
         """The first frames holding at least ``room`` messages (or all of them), and the
         rest: so a full buffer is overshot by at most one frame."""
         ends = self.ends
-        if self.typed is None or ends is None or len(self.typed) <= room:
+        size = len(self)
+        if ends is None or size <= room:
             return self, None
         cut = bisect_left(ends, max(room, 1)) + 1
         at = ends[cut - 1]
-        if at >= len(self.typed):
+        if at >= size:
             return self, None
-        head = Delivery(None, self.typed[:at], ends[:cut])
-        rest = Delivery(None, self.typed[at:], [end - at for end in ends[cut:]])
-        if self._dicts is not None:
-            head._dicts, rest._dicts = self._dicts[:at], self._dicts[at:]
+        head_ends, rest_ends = ends[:cut], [end - at for end in ends[cut:]]
+        dicts = self._dicts
+        if self.typed is None:
+            assert dicts is not None
+            return Delivery(dicts[:at], None, head_ends), Delivery(dicts[at:], None, rest_ends)
+        head = Delivery(None, self.typed[:at], head_ends)
+        rest = Delivery(None, self.typed[at:], rest_ends)
+        if dicts is not None:
+            head._dicts, rest._dicts = dicts[:at], dicts[at:]
         return head, rest

@@ -40,6 +40,7 @@ __all__ = [
     "Volume",
     "decode_frames",
     "decode_one",
+    "encode_each",
     "encode_lines",
     "to_dicts",
 ]
@@ -178,6 +179,12 @@ def decode_frames(frames: Sequence[str | bytes]) -> list[Any] | None:
 def encode_lines(events: Sequence[TypedEvent]) -> bytes:
     """The events as JSON lines, each ending in a newline: one C call."""
     return _ENCODER.encode_lines(events)
+
+
+def encode_each(events: Sequence[TypedEvent]) -> list[bytes]:
+    """Each event as its JSON line without the newline (``encode_lines`` joins these)."""
+    encode = _ENCODER.encode
+    return [encode(e) for e in events]
 
 
 def to_dicts(events: Sequence[TypedEvent]) -> list[dict[str, Any]]:

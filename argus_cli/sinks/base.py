@@ -11,7 +11,7 @@ from ..events import Event
 from ..protocol import typed
 from ..protocol.typed import Gap, TypedEvent
 
-__all__ = ["Events", "Sink", "encode_lines"]
+__all__ = ["Events", "Sink", "encode_each", "encode_lines"]
 
 _DUMP = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -52,6 +52,12 @@ class Events(Sequence[Event]):
         if self._typed is not None:
             return typed.encode_lines(self._typed)
         return encode_lines(self.dicts())
+
+    def payloads(self) -> list[bytes]:
+        """Each event's JSON line without its newline (what ``lines()`` joins)."""
+        if self._typed is not None:
+            return typed.encode_each(self._typed)
+        return [_DUMP(e) for e in self.dicts()]
 
     def data_count(self) -> int:
         """How many are data events (not gap records)."""
@@ -104,6 +110,13 @@ class Events(Sequence[Event]):
 
     def __repr__(self) -> str:
         return f"Events({self.dicts()!r})"
+
+
+def encode_each(events: Sequence[Event]) -> list[bytes]:
+    """Each event's JSON line without its newline, as ``encode_lines`` writes it."""
+    if isinstance(events, Events):
+        return events.payloads()
+    return [_DUMP(e) for e in events]
 
 
 def encode_lines(events: Sequence[Event]) -> bytes:

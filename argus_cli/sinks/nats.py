@@ -40,7 +40,7 @@ from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 from ..client.redact import redact_url
 from ..events import Event
 from ..protocol import subjects
-from .base import encode_lines
+from .base import encode_each
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -123,8 +123,7 @@ class NatsPublisher:
         queue, cache, epoch_of = self._queue, self._subjects, self.epoch_of
         added = 0
         # each payload the very line --json prints (without its newline)
-        payloads = encode_lines(events).split(b"\n")
-        for event, payload in zip(events, payloads, strict=False):
+        for event, payload in zip(events, encode_each(events), strict=True):
             key = (event["source"], event["type"], event["symbol"])
             subject = cache.get(key)
             if subject is None:

@@ -240,3 +240,18 @@ def test_submitted_reads_come_out_whole_in_order_within_the_bound(
         assert max(depths, default=0) <= max(capacity - 1 + largest, largest)
 
     asyncio.run(run())
+
+
+def test_a_dict_delivery_of_several_frames_splits_and_filters_per_frame() -> None:
+    def data(seq: int) -> dict[str, Any]:
+        return {"type": "price", "symbol": "AAPL", "seq": seq, "source": "coinbase"}
+
+    control = {"type": "subscriptions", "channels": []}
+    delivery = Delivery([data(1), control, data(2), data(3), control], None, [2, 4, 5])
+    assert [[m["seq"] for m in f] for f in delivery.frames()] == [[1], [2, 3]]
+    assert [m["seq"] for m in delivery.events()] == [1, 2, 3]
+    head, rest = delivery.split(3)
+    assert rest is not None and (len(head), len(rest)) == (4, 1)
+    assert head.ends == [2, 4] and rest.ends == [1]
+    assert list(rest.frames()) == [] and rest.messages() == [control]
+    assert delivery.split(5) == (delivery, None) and delivery.split(9) == (delivery, None)

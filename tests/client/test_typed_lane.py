@@ -22,7 +22,7 @@ from argus_cli.client.logbudget import LogBudget
 from argus_cli.client.pipeline import Pipeline
 from argus_cli.protocol import codec, typed
 from argus_cli.protocol.argus import ArgusSession
-from argus_cli.sinks.base import Events, encode_lines
+from argus_cli.sinks.base import Events, encode_each, encode_lines
 
 NOW = 1764000000.5
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -190,6 +190,9 @@ def test_events_slices_counts_and_lines_agree_both_ways() -> None:
     assert [orjson.loads(x) for x in fast.lines().splitlines()] == list(slow)
     assert encode_lines(slow) == encode_lines(list(slow))  # orjson for dicts
     assert fast.lines() == encode_lines(fast)
+    for made in (fast, slow):  # NATS payloads: the lines, one each, without newlines
+        assert b"".join(p + b"\n" for p in made.payloads()) == made.lines()
+        assert encode_each(made) == made.payloads()
 
 
 def test_a_restart_seen_from_the_resume_point_the_same_both_ways() -> None:
