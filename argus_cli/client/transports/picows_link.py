@@ -31,7 +31,6 @@ import os
 import ssl
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -51,6 +50,7 @@ from ...exceptions import ArgusError, ConfigError, NotConnectedError
 from ..config import ConnectionConfig
 from ..redact import redact_url
 from .base import FrameCallback
+from .bursts import Bursts
 from .options import ssl_context
 from .websockets_link import map_open_error
 
@@ -113,14 +113,7 @@ class _Listener(_ListenerBase):
         self.max_size = config.max_message_size
         self.close_timeout = min(config.timeout, 2.0)
         # receiving
-        self.on_frames: FrameCallback | None = None  # set while receive() runs
-        self.busy = False  # receive() is awaiting on_frames' awaitable or emptying the queue
-        self.burst: list[str | bytes] = []  # frames of the buffer being parsed
-        self.queue: deque[list[str | bytes]] = deque()  # bursts waiting for on_frames
-        self.queued = 0  # frames in ``queue``
-        self.pending: Awaitable[None] | None = None  # on_frames' awaitable, for receive()
-        self.error: Exception | None = None  # on_frames raised: receive() raises it
-        self.wakeup: asyncio.Future[None] | None = None
+        self.bursts = Bursts(self.loop, self.pause, self.resume, MAX_QUEUE)
         self.paused = False  # reading paused by us
         self.fragments: list[bytes] | None = None
         self.fragments_text = False
@@ -149,7 +142,7 @@ class _Listener(_ListenerBase):
                 self.failed = True  # picows sent 1009 but goes on parsing: nothing more
             else:
                 try:
-                    self.burst.append(frame.get_payload_as_utf8_text())
+                    self.bursts.burst.append(frame.get_payload_as_utf8_text())
                 except UnicodeDecodeError as exc:
                     self.fail(1007, f"{exc.reason} at position {exc.start}")
         elif kind in (_TEXT, _BINARY):
@@ -164,13 +157,13 @@ class _Listener(_ListenerBase):
                 self.fragments_text = kind == _TEXT
                 self.fragments_size = frame.payload_size
             else:
-                self.burst.append(frame.get_payload_as_bytes())
+                self.bursts.burst.append(frame.get_payload_as_bytes())
         elif kind == _CONTINUATION:
             self.continuation(frame)
         elif kind == _PONG:
             self.pong(frame.get_payload_as_bytes())
         elif kind == _CLOSE:
-            self.flush()  # what came before the close frame first
+            self.bursts.flush()  # what came before the close frame first
             self.closing = True
             if not transport.is_close_frame_sent:  # the server's close: echo it
                 code = frame.get_close_code()
@@ -180,11 +173,10 @@ class _Listener(_ListenerBase):
                     transport.send_close(code, frame.get_close_message())
             self.resume()
             transport.disconnect()
-        if frame.last_in_buffer and self.burst:
-            self.flush()
+        if frame.last_in_buffer and self.bursts.burst:
+            self.bursts.flush()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.flush()  # frames read before the end of a buffer picows could not parse
         self.closing = True
         # picows keeps the error that made it close (a 1009, a 1002) for wait_disconnected():
         # collect it, or asyncio logs "Future exception was never retrieved"
@@ -200,7 +192,8 @@ class _Listener(_ListenerBase):
                 waiter.set_exception(NotConnectedError("the connection is closed"))
         self.pings.clear()
         self.writable.set()
-        self.wake()
+        # what was read (up to a buffer picows could not parse) is delivered, then the end
+        self.bursts.finish()
 
     def pause_writing(self) -> None:
         self.writable.clear()
@@ -209,31 +202,6 @@ class _Listener(_ListenerBase):
         self.writable.set()
 
     # --- receiving ------------------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Hand the frames read so far to ``on_frames`` (or queue them while it is busy)."""
-        burst = self.burst
-        if not burst:
-            return
-        self.burst = []
-        on_frames = self.on_frames
-        if on_frames is None or self.busy:
-            self.queue.append(burst)
-            self.queued += len(burst)
-            if on_frames is None and self.queued >= MAX_QUEUE:
-                self.pause()
-            return
-        try:
-            pending = on_frames(burst)
-        except Exception as exc:  # receive() raises it, as websockets' receive does
-            self.error = exc
-        else:
-            if pending is None:
-                return
-            self.pending = pending
-        self.busy = True
-        self.pause()
-        self.wake()
 
     def continuation(self, frame: WSFrame) -> None:
         if self.failed:
@@ -257,19 +225,14 @@ class _Listener(_ListenerBase):
         self.fragments = None
         payload = b"".join(parts)
         if not self.fragments_text:
-            self.burst.append(payload)
+            self.bursts.burst.append(payload)
             return
         try:
             text = payload.decode()
         except UnicodeDecodeError as exc:
             self.fail(1007, f"{exc.reason} at position {exc.start}")
         else:
-            self.burst.append(text)
-
-    def wake(self) -> None:
-        waiter = self.wakeup
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            self.bursts.burst.append(text)
 
     def ended(self) -> bool:
         """A close frame went or came (picows may send one itself), or the socket closed."""
@@ -308,7 +271,7 @@ class _Listener(_ListenerBase):
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (websockets' ``fail``): a close frame, nothing more
         delivered, the socket aborted if the server does not close within the timeout."""
-        self.flush()  # the frames before the fault are delivered, as websockets does
+        self.bursts.flush()  # the frames before the fault are delivered, as websockets does
         self.failed = True
         self.fragments = None
         if not self.ended():
@@ -393,38 +356,7 @@ class PicowsLink:
 
     async def receive(self, on_frames: FrameCallback) -> str:
         state = self._listener
-        if state.on_frames is not None:
-            raise RuntimeError("receive() is already running on this link")
-        state.on_frames = on_frames
-        state.busy = True  # until the frames read before this call are delivered
-        try:
-            while True:
-                error, state.error = state.error, None
-                if error is not None:
-                    raise error
-                pending, state.pending = state.pending, None
-                if pending is not None:
-                    await pending
-                queue = state.queue
-                while queue:
-                    burst = queue.popleft()
-                    state.queued -= len(burst)
-                    more = on_frames(burst)
-                    if more is not None:
-                        await more
-                if state.disconnected.done():
-                    return state.describe()
-                state.busy = False  # picows' callback may deliver straight to on_frames now
-                state.resume()
-                state.wakeup = state.loop.create_future()
-                try:
-                    await state.wakeup
-                finally:
-                    state.wakeup = None
-                    state.busy = True
-        finally:
-            state.on_frames = None
-            state.busy = False
+        return await state.bursts.receive(on_frames, state.describe)
 
     async def send(self, data: bytes) -> None:
         state = self._listener
@@ -441,9 +373,7 @@ class PicowsLink:
         state = self._listener
         state.failed = True  # read on towards the server's close frame, deliver nothing more
         state.fragments = None
-        state.burst = []
-        state.queue.clear()
-        state.queued = 0
+        state.bursts.drop()
         if state.disconnected.done():
             return
         if not state.ended():
