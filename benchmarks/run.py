@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +119,17 @@ def cli_seconds(url: str, count: int, transport: str = "auto") -> float:
     return time.perf_counter() - started
 
 
-def cli_rate(count: int, batch: int, transport: str = "auto") -> float:
+def cli_rate(count: int, batch: int, transport: str = "auto", rounds: int = 3) -> float:
+    """Messages per second of the whole process less its start-up: the median of
+    ``rounds`` runs (one run of a second or so moves by 30% with a hiccup)."""
     with Sender("--count", "1", "--batch", "1") as one:
         startup = min(cli_seconds(one.url, 1, transport) for _ in range(2))
-    with Sender("--count", str(count), "--batch", str(batch)) as sender:
-        total = cli_seconds(sender.url, count, transport)
-    return (count - 1) / max(1e-6, total - startup)
+    rates = []
+    for _ in range(rounds):
+        with Sender("--count", str(count), "--batch", str(batch)) as sender:
+            total = cli_seconds(sender.url, count, transport)
+        rates.append((count - 1) / max(1e-6, total - startup))
+    return statistics.median(rates)
 
 
 def websocat_rate(count: int, batch: int) -> float | None:
@@ -146,15 +152,22 @@ def websocat_rate(count: int, batch: int) -> float | None:
     return (count - 1) / max(1e-6, total - startup)
 
 
+def median_of(run: Callable[[str], Awaitable[float]], count: int, batch: int) -> float:
+    """The median rate of three runs, each against a fresh sender."""
+    rates = []
+    for _ in range(3):
+        with Sender("--count", str(count), "--batch", str(batch)) as s:
+            rates.append(asyncio.run(run(s.url)))  # type: ignore[arg-type]
+    return statistics.median(rates)
+
+
 def ingest(count: int) -> None:
     """argus (SDK and CLI, the default transport and websockets forced) beside a bare
     websockets loop on the same frames; picows' own bare loop as a reference."""
     for batch in (1, 100):
         n = count if batch == 1 else count * 5
-        with Sender("--count", str(n), "--batch", str(batch)) as s:
-            base = asyncio.run(bare(s.url, n, batch))
-        with Sender("--count", str(n), "--batch", str(batch)) as s:
-            sdk_rate = asyncio.run(sdk(s.url, n))
+        base = median_of(lambda url, n=n, batch=batch: bare(url, n, batch), n, batch)
+        sdk_rate = median_of(lambda url, n=n: sdk(url, n), n, batch)
         cli = cli_rate(n, batch)
         row: dict[str, Any] = {
             "messages": n,
@@ -165,8 +178,7 @@ def ingest(count: int) -> None:
             "cli_ratio": round(cli / base, 2),
         }
         if batch == 1:
-            with Sender("--count", str(n), "--batch", "1") as s:
-                sdk_ws = asyncio.run(sdk(s.url, n, "websockets"))
+            sdk_ws = median_of(lambda url, n=n: sdk(url, n, "websockets"), n, batch)
             cli_ws = cli_rate(n, batch, "websockets")
             with Sender("--count", str(n), "--batch", "1") as s:
                 picows_bare = asyncio.run(picows_rate(s.url, n))

@@ -25,6 +25,10 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# ``ARGUS_TEST_TRANSPORT=websockets pytest ...``: the same tests with websockets where
+# argus would pick its default transport (picows); ``make test`` runs the CLI and
+# security suites this way too (the fault suite runs on both by itself).
+TEST_TRANSPORT = os.environ.get("ARGUS_TEST_TRANSPORT", "")
 _CLEARED_PREFIXES = ("ARGUS_",)
 _CLEARED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LINES")
 
@@ -40,6 +44,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    if TEST_TRANSPORT:
+        from argus_cli.client.transports import make_transport
+
+        monkeypatch.setenv("ARGUS_TRANSPORT", TEST_TRANSPORT)  # commands, in and out of process
+        monkeypatch.setattr(  # SDK clients made with the default ("auto")
+            "argus_cli.client.connection.make_transport",
+            lambda name: make_transport(TEST_TRANSPORT if name == "auto" else name),
+        )
 
 
 SimFactory = Callable[..., Awaitable[Simulator]]
