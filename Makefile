@@ -22,6 +22,8 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -n 2
+	@echo "the CLI and security suites again, on the websockets transport:"
+	ARGUS_TEST_TRANSPORT=websockets $(BIN)/pytest -n 2 -q tests/cli tests/client/test_security.py tests/client/test_redaction_hostile.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
