@@ -541,12 +541,14 @@ class WebSocketClient:
         if decode is not None:
             decoded = decode(frames)
             if decoded is not None:
-                events, ends = self._pipeline.process_typed(decoded, now)
+                pipeline = self._pipeline
+                gaps = pipeline.gaps  # every gap record the lane makes is counted there
+                events, ends = pipeline.process_typed(decoded, now)
                 if not events:
                     return None
                 buffer = self._buffer
                 assert buffer is not None
-                return buffer.submit(Delivery(None, events, ends))
+                return buffer.submit(Delivery(None, events, ends, pipeline.gaps - gaps))
         return self._each_frame(frames, 0, now)
 
     def _each_frame(

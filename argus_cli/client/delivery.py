@@ -23,17 +23,19 @@ __all__ = ["Delivery"]
 
 
 class Delivery:
-    __slots__ = ("_dicts", "ends", "typed")
+    __slots__ = ("_dicts", "ends", "gaps", "typed")
 
     def __init__(
         self,
         messages: list[Message] | None = None,
         typed_events: list[TypedEvent] | None = None,
         ends: list[int] | None = None,
+        gaps: int | None = None,
     ) -> None:
         self._dicts = messages
         self.typed = typed_events
         self.ends = ends  # each frame's end in the messages (None: one frame)
+        self.gaps = gaps  # typed: how many of them are gap records, when known
 
     def __len__(self) -> int:
         return len(self.typed) if self.typed is not None else len(self._dicts or ())
@@ -62,7 +64,7 @@ class Delivery:
         """The data and gap events, as a sink gets them."""
         if self.typed is None:
             return Events([m for m in self.messages() if "source" in m])  # type: ignore[misc]
-        return Events(self._dicts, self.typed)  # type: ignore[arg-type]
+        return Events(self._dicts, self.typed, self.gaps)  # type: ignore[arg-type]
 
     def split(self, room: int) -> tuple[Delivery, Delivery | None]:
         """The first frames holding at least ``room`` messages (or all of them), and the
@@ -80,8 +82,9 @@ class Delivery:
         if self.typed is None:
             assert dicts is not None
             return Delivery(dicts[:at], None, head_ends), Delivery(dicts[at:], None, rest_ends)
-        head = Delivery(None, self.typed[:at], head_ends)
-        rest = Delivery(None, self.typed[at:], rest_ends)
+        gaps = 0 if self.gaps == 0 else None  # none in the whole: none in either part
+        head = Delivery(None, self.typed[:at], head_ends, gaps)
+        rest = Delivery(None, self.typed[at:], rest_ends, gaps)
         if dicts is not None:
             head._dicts, rest._dicts = dicts[:at], dicts[at:]
         return head, rest

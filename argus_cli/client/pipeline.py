@@ -212,21 +212,26 @@ class Pipeline:
         run_sub: str | None = None
         run_kind = ""
         held: tuple[bool, Container[str]] | None = None
+        track = False
+        symbols: Container[str] = ()
         last: dict[str, int] = {}
         for got in frames:
-            for event in got if type(got) is list else (got,):
-                count += 1
+            if type(got) is not list:
+                got = (got,)
+            count += len(got)
+            for event in got:
                 sub_id = event.sub
                 kind = event.kind
                 if sub_id != run_sub or kind != run_kind:
                     run_sub, run_kind = sub_id, kind
                     held = tracking.get(sub_id)
                     if held is not None:
+                        track, symbols = held
                         last = space(sub_id, kind)
                 if held is None:
                     continue  # a subscription we dropped: late data
                 symbol = event.symbol
-                if symbol not in held[1]:
+                if symbol not in symbols:
                     foreign += 1
                     continue
                 seq = event.seq
@@ -239,7 +244,7 @@ class Pipeline:
                     if seq <= previous:
                         duplicates += 1
                         continue
-                    if seq > previous + 1 and held[0]:
+                    if seq > previous + 1 and track:
                         self.gaps += 1
                         first = previous + 1
                         self._warn_jump(symbol, kind, first, seq - 1, now)

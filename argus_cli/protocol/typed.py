@@ -49,10 +49,8 @@ MAX_INT: Final = 2**63 - 1  # integers beyond a signed 64-bit value are malforme
 MAX_FLOAT: Final = sys.float_info.max
 
 _Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
-_Num = (
-    Annotated[int, msgspec.Meta(ge=-MAX_INT - 1, le=MAX_INT)]
-    | Annotated[float, msgspec.Meta(ge=-MAX_FLOAT, le=MAX_FLOAT)]
-)
+# a float needs no bounds: msgspec refuses one that overflows a double ("1e999")
+_Num = Annotated[int, msgspec.Meta(ge=-MAX_INT - 1, le=MAX_INT)] | float
 _Level = Annotated[list[_Num], msgspec.Meta(min_length=2, max_length=2)]
 _Book = Annotated[list[_Level], msgspec.Meta(max_length=MAX_BOOK_LEVELS)]
 

@@ -34,13 +34,17 @@ class Events(Sequence[Event]):
     (``protocol.typed``) become dicts only when read as dicts; ``lines()`` encodes
     them straight to JSON lines."""
 
-    __slots__ = ("_dicts", "_typed")
+    __slots__ = ("_dicts", "_gaps", "_typed")
 
     def __init__(
-        self, dicts: list[Event] | None = None, typed_events: list[TypedEvent] | None = None
+        self,
+        dicts: list[Event] | None = None,
+        typed_events: list[TypedEvent] | None = None,
+        gaps: int | None = None,
     ) -> None:
         self._dicts = dicts
         self._typed = typed_events
+        self._gaps = gaps  # how many are gap records, when the maker knows
 
     def dicts(self) -> list[Event]:
         if self._dicts is None:
@@ -62,6 +66,8 @@ class Events(Sequence[Event]):
     def data_count(self) -> int:
         """How many are data events (not gap records)."""
         if self._typed is not None:
+            if self._gaps is not None:
+                return len(self._typed) - self._gaps
             return len(self._typed) - sum(type(e) is Gap for e in self._typed)
         return sum(1 for e in self.dicts() if e["type"] != "gap")
 

@@ -255,3 +255,14 @@ def test_a_dict_delivery_of_several_frames_splits_and_filters_per_frame() -> Non
     assert head.ends == [2, 4] and rest.ends == [1]
     assert list(rest.frames()) == [] and rest.messages() == [control]
     assert delivery.split(5) == (delivery, None) and delivery.split(9) == (delivery, None)
+
+
+def test_a_known_gap_count_is_kept_through_a_split_only_when_zero() -> None:
+    delivery = typed_delivery([2, 2, 2])
+    delivery.gaps = 0
+    head, rest = delivery.split(3)
+    assert rest is not None and head.gaps == rest.gaps == 0
+    assert head.events().data_count() == 4 and rest.events().data_count() == 2
+    delivery.gaps = 1  # (a count the maker got wrong would show here: none are gaps)
+    head, rest = delivery.split(3)
+    assert rest is not None and head.gaps is None and rest.events().data_count() == 2
