@@ -21,6 +21,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -66,6 +67,42 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def wall(
+    argv: list[str],
+    *,
+    stdout: Any = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    stdin_data: bytes | None = None,
+    limit: float = 300,
+    check: bool = True,
+) -> float:
+    """Wall seconds of running ``argv`` to its exit (stderr discarded).
+
+    Waits in one blocking ``waitpid`` (a timer kills the process after ``limit``):
+    ``subprocess.run(timeout=...)`` polls the child with sleeps of up to 50 ms, which
+    rounded every whole-process figure up to the next 50 ms step."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    killer = threading.Timer(limit, proc.kill)
+    killer.start()
+    try:
+        if stdin_data is not None:
+            proc.communicate(stdin_data)  # no timeout: no polling either
+        code = proc.wait()
+    finally:
+        killer.cancel()
+    took = time.perf_counter() - started
+    if check and code != 0:
+        raise subprocess.CalledProcessError(code, argv)
+    return took
+
+
 # --- ingest -------------------------------------------------------------------------------
 
 
@@ -109,14 +146,11 @@ async def sdk(url: str, count: int, transport: str = "auto") -> float:
 
 def cli_seconds(url: str, count: int, transport: str = "auto") -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
-        subprocess.run(
-            [sys.executable, "-m", "argus_cli", "stream", "AAPL", "--url", url, "--json",
-             "--types", "price", "--count", str(count), "--transport", transport],
-            stdout=sink, env=env, check=True, timeout=300,
-        )  # fmt: skip
-    return time.perf_counter() - started
+    return wall(
+        [sys.executable, "-m", "argus_cli", "stream", "AAPL", "--url", url, "--json",
+         "--types", "price", "--count", str(count), "--transport", transport],
+        env=env,
+    )  # fmt: skip
 
 
 def cli_rate(count: int, batch: int, transport: str = "auto", rounds: int = 3) -> float:
@@ -138,12 +172,7 @@ def websocat_rate(count: int, batch: int) -> float | None:
         return None
 
     def run(url: str) -> float:
-        started = time.perf_counter()
-        subprocess.run(
-            [binary, "-n", "--text", url],
-            input=SUBSCRIBE + b"\n", stdout=subprocess.DEVNULL, check=False, timeout=300,
-        )  # fmt: skip
-        return time.perf_counter() - started
+        return wall([binary, "-n", "--text", url], stdin_data=SUBSCRIBE + b"\n", check=False)
 
     with Sender("--count", "1", "--batch", "1") as one:
         startup = min(run(one.url) for _ in range(2))
@@ -533,15 +562,7 @@ def argus_command() -> list[str]:
 def median_wall(argv: list[str], runs: int) -> float:
     """Median wall seconds of ``argv`` (output discarded) over ``runs`` runs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_")}
-    took = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True,
-            timeout=60,
-        )  # fmt: skip
-        took.append(time.perf_counter() - started)
-    return statistics.median(took)
+    return statistics.median([wall(argv, env=env, limit=60) for _ in range(runs)])
 
 
 def startup(runs: int) -> None:
@@ -589,7 +610,12 @@ def prompt_exit(runs: int, count: int = 20_000) -> None:
                 for _ in range(count):
                     proc.stdout.readline()
                 last_line = time.perf_counter()
-                proc.wait(60)
+                killer = threading.Timer(60, proc.kill)  # a bound without wait()'s polling
+                killer.start()
+                try:
+                    proc.wait()
+                finally:
+                    killer.cancel()
                 took.append(time.perf_counter() - last_line)
         out[f"{transport}_s"] = round(statistics.median(took), 3)
         out[f"{transport}_worst_s"] = round(max(took), 3)
@@ -681,12 +707,7 @@ def record_rate(count: int, rounds: int) -> None:
         with Sender("--count", str(n), "--batch", "1") as sender:
             argv = [*argus, command[0], "AAPL", "--url", sender.url, "--types", "price",
                     "--count", str(n), *command[1:]]  # fmt: skip
-            started = time.perf_counter()
-            subprocess.run(
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True,
-                timeout=300,
-            )  # fmt: skip
-            took = time.perf_counter() - started
+            took = wall(argv, env=env)
         if out is not None:  # every message is in the file, or the figure means nothing
             assert sum(1 for _ in read_lines(out)) == n, out
             sizes[name] = out.stat().st_size
