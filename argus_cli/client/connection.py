@@ -559,22 +559,10 @@ class WebSocketClient:
         request to send, a close) hands over what came before it, and the frames after
         it wait until that is done, in order."""
         receive = self.provider.receive
-        process = self._pipeline.process
         gathered: list[Message] = []
         ends: list[int] = []
         for index in range(start, len(frames)):
-            received = receive(frames[index], now)
-            pending: Awaitable[None] | None = None
-            restart: list[Message] = []
-            if received.has_control:
-                pending = self._on_control(received, now)
-                if received.info is not None:
-                    restart = self._pipeline.new_epoch(received.info.epoch, now)
-            if received.events or restart:
-                gathered += restart
-                gathered += process(received.events, now)
-                if len(gathered) > (ends[-1] if ends else 0):
-                    ends.append(len(gathered))
+            pending = self._take(receive(frames[index], now), now, gathered, ends)
             if pending is not None:
                 handed = self._hand_over(gathered, ends)
                 if handed is not None:
@@ -583,6 +571,25 @@ class WebSocketClient:
                     return pending
                 return self._then_frames(pending, frames, index + 1, now)
         return self._hand_over(gathered, ends)
+
+    def _take(
+        self, received: Received, now: float, gathered: list[Message], ends: list[int]
+    ) -> Awaitable[None] | None:
+        """Act on what the provider made of one frame (or a Fetch's answer): its control
+        part now (the awaitable, if it must be awaited), its events onto ``gathered``,
+        the frame's end onto ``ends``."""
+        pending: Awaitable[None] | None = None
+        restart: list[Message] = []
+        if received.has_control:
+            pending = self._on_control(received, now)
+            if received.info is not None:
+                restart = self._pipeline.new_epoch(received.info.epoch, now)
+        if received.events or restart:
+            gathered += restart
+            gathered += self._pipeline.process(received.events, now)
+            if len(gathered) > (ends[-1] if ends else 0):
+                ends.append(len(gathered))
+        return pending
 
     def _hand_over(self, messages: list[Message], ends: list[int] | None) -> Awaitable[None] | None:
         if not messages:
@@ -601,16 +608,10 @@ class WebSocketClient:
 
     def _accept(self, received: Received, now: float) -> Awaitable[None] | None:
         """Act on what the provider made of a Fetch's answer."""
-        pending: Awaitable[None] | None = None
-        restart: list[Message] = []
-        if received.has_control:
-            pending = self._on_control(received, now)
-            if received.info is not None:
-                restart = self._pipeline.new_epoch(received.info.epoch, now)
-        events = received.events
-        if not events and not restart:
-            return pending
-        handed = self._hand_over([*restart, *self._pipeline.process(events, now)], None)
+        gathered: list[Message] = []
+        ends: list[int] = []
+        pending = self._take(received, now, gathered, ends)
+        handed = self._hand_over(gathered, ends)
         if handed is None:
             return pending
         return handed if pending is None else _in_order(pending, handed)
