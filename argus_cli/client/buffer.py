@@ -7,7 +7,7 @@ own receive queue fills, and TCP pushes back on the server.
 A delivery (what one read gave: one or more frames' messages) goes in whole
 while it fits, else split at frame ends (``Delivery.split``): a part goes in
 only while fewer than ``capacity`` messages are held, and the reader awaits
-``put`` before the next part. ``depth`` thus never passes ``capacity - 1``
+the rest (``submit``'s awaitable) before reading on. ``depth`` thus never passes ``capacity - 1``
 plus the largest frame, and the frame's size is the server's choice (the
 simulator's ``max_batch``, 1,000 messages by default).
 """
@@ -37,10 +37,7 @@ class MessageBuffer:
         """Add ``batch`` if there is room (the fast path); False when full."""
         if self.depth >= self.capacity:
             return False
-        self._items.append(batch)
-        self.depth += len(batch)
-        if not self._readable.is_set():
-            self._readable.set()
+        self._add(batch)
         return True
 
     def submit(self, batch: Delivery) -> Awaitable[None] | None:
@@ -48,31 +45,30 @@ class MessageBuffer:
         frame ends, each once there is room; the awaitable completes when the last
         part is in (the reader reads nothing more until then)."""
         room = self.capacity - self.depth
-        if len(batch) <= room:  # the common case, inline
-            self._items.append(batch)
-            self.depth += len(batch)
-            if not self._readable.is_set():
-                self._readable.set()
+        if len(batch) <= room:  # the common case
+            self._add(batch)
             return None
         if room <= 0:
             return self._parts(batch)
         head, rest = batch.split(room)
-        self.offer(head)
+        self._add(head)
         return None if rest is None else self._parts(rest)
 
     async def _parts(self, rest: Delivery | None) -> None:
         while rest is not None:
             await self._room()
             part, rest = rest.split(self.capacity - self.depth)
-            self._items.append(part)
-            self.depth += len(part)
-            self._readable.set()
+            self._add(part)
 
     async def put(self, batch: Delivery) -> None:
         await self._room()
+        self._add(batch)
+
+    def _add(self, batch: Delivery) -> None:
         self._items.append(batch)
         self.depth += len(batch)
-        self._readable.set()
+        if not self._readable.is_set():
+            self._readable.set()
 
     async def _room(self) -> None:
         if self.depth >= self.capacity:
