@@ -79,19 +79,32 @@ async def _connect(url: str) -> Any:
     return await nats.connect(url, name="argus bench")
 
 
-async def bare_core(url: str, events: list[dict[str, Any]]) -> float:
+async def bare_core(url: str, events: list[dict[str, Any]], ids: bool = True) -> float:
+    """The same messages as ``NatsPublisher`` sends on core NATS: each with its
+    ``Nats-Msg-Id`` header (docs/PROTOCOL.md: core consumers drop a redundant
+    publisher's copies by it). ``ids=False``: without the header, for reference
+    (nats-py's header encoding about halves its rate)."""
     nc = await _connect(url)
     try:
         dumps, publish = orjson.dumps, nc.publish
         await publish(subject_for(WARM), dumps(WARM))
         await nc.flush()
         started = time.perf_counter()
-        for event in events:
-            await publish(subject_for(event), dumps(event))
+        if ids:
+            for event in events:
+                headers = {"Nats-Msg-Id": msg_id(event)}
+                await publish(subject_for(event), dumps(event), headers=headers)
+        else:
+            for event in events:
+                await publish(subject_for(event), dumps(event))
         await nc.flush(timeout=60)
         return len(events) / (time.perf_counter() - started)
     finally:
         await nc.close()
+
+
+async def bare_core_without_ids(url: str, events: list[dict[str, Any]]) -> float:
+    return await bare_core(url, events, ids=False)
 
 
 async def bare_jetstream(url: str, events: list[dict[str, Any]]) -> float:
@@ -202,7 +215,11 @@ async def publish_throughput(
     events = make_events(count)
     await admin.drop_stream()  # core NATS: no stream may cover the subjects
     core = await side_by_side(
-        admin, {"bare": bare_core, "argus": publisher_run}, events, rounds[0], stream=False
+        admin,
+        {"bare": bare_core, "argus": publisher_run, "bare_without_ids": bare_core_without_ids},
+        events,
+        rounds[0],
+        stream=False,
     )
     js = await side_by_side(
         admin, {"bare": bare_jetstream, "argus": publisher_run}, events, rounds[1], stream=True
@@ -218,6 +235,7 @@ async def publish_throughput(
             "bare_nats_py_per_s": round(best["core_bare"]),
             "argus_publisher_per_s": round(best["core_argus"]),
             "ratio": round(best["core_argus"] / best["core_bare"], 2),
+            "bare_without_ids_per_s": round(best["core_bare_without_ids"]),
             "all_bare": [round(v) for v in core["bare"]],
             "all_argus": [round(v) for v in core["argus"]],
         },
@@ -502,7 +520,8 @@ def summary(results: dict[str, Any]) -> str:
         f"{len(js['all_bare'])} (JetStream), "
         f"{results['loop']} (goal: argus >= 0.8x bare)",
         f"  core      bare nats-py {core['bare_nats_py_per_s']:>9,}/s   NatsPublisher "
-        f"{core['argus_publisher_per_s']:>9,}/s   ratio {core['ratio']:.2f}x",
+        f"{core['argus_publisher_per_s']:>9,}/s   ratio {core['ratio']:.2f}x   "
+        f"(bare without ids {core['bare_without_ids_per_s']:,}/s)",
         f"  JetStream bare async   {js['bare_publish_async_per_s']:>9,}/s   NatsPublisher "
         f"{js['argus_publisher_per_s']:>9,}/s   ratio {js['ratio']:.2f}x   "
         f"(bare sequential js.publish {js['bare_sequential_publish_per_s']:,}/s)",
