@@ -14,6 +14,7 @@ so the hot path allocates nothing it does not need.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ import orjson
 from ..exceptions import DecodeError, EncodeError, UnknownMessageType
 from . import rules, typed
 from .session import Message
-from .typed import MAX_BOOK_LEVELS, MAX_FLOAT, MAX_INT, MAX_SEQ
+from .typed import MAX_BOOK_LEVELS, MAX_INT, MAX_SEQ
 
 __all__ = [
     "Message",
@@ -92,6 +93,7 @@ def encode_ping(nonce: int) -> bytes:
 
 # --- decoding -------------------------------------------------------------------------
 
+MAX_FLOAT = sys.float_info.max  # the largest finite double
 MAX_TEXT = 500  # characters of a server's free text kept (error messages)
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")  # ids, codes, epochs
 

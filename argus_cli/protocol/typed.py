@@ -19,7 +19,6 @@ last, so a typed event encodes to the line the general path prints.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Final
 
@@ -28,9 +27,7 @@ import msgspec
 from ..events import MAX_BOOK_LEVELS, MAX_SEQ
 
 __all__ = [
-    "DATA_STRUCTS",
     "MAX_BOOK_LEVELS",
-    "MAX_FLOAT",
     "MAX_INT",
     "MAX_SEQ",
     "Gap",
@@ -46,7 +43,6 @@ __all__ = [
 ]
 
 MAX_INT: Final = 2**63 - 1  # integers beyond a signed 64-bit value are malformed
-MAX_FLOAT: Final = sys.float_info.max
 
 _Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
 # a float needs no bounds: msgspec refuses one that overflows a double ("1e999")
@@ -135,7 +131,6 @@ class Gap(msgspec.Struct, tag="gap", tag_field="type", gc=False):
 
 
 TypedEvent = Price | Volume | Orderbook | Gap
-DATA_STRUCTS: Final = (Price, Volume, Orderbook)
 
 _DECODER: Final = msgspec.json.Decoder(
     list[Price | Volume | Orderbook] | Price | Volume | Orderbook
@@ -148,13 +143,11 @@ _ERRORS: Final = (msgspec.DecodeError, msgspec.ValidationError, UnicodeEncodeErr
 
 def decode_one(frame: str | bytes) -> list[Price | Volume | Orderbook] | None:
     """One frame's data events, or None when it holds anything else."""
-    try:
-        got = _DECODER.decode(frame)
-    except _ERRORS:
+    decoded = decode_frames([frame])
+    if decoded is None:
         return None
-    if type(got) is list:
-        return got or None  # an empty batch is malformed: the general path says so
-    return [got]
+    got = decoded[0]
+    return got if type(got) is list else [got]
 
 
 def decode_frames(frames: Sequence[str | bytes]) -> list[Any] | None:
