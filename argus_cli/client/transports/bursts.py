@@ -1,7 +1,7 @@
 """``Bursts``: the frames of one socket read, handed to ``Link.receive``'s callback.
 
 Both links parse frames in a protocol callback (picows' ``on_ws_frame``,
-websockets' ``process_event``) and call ``add`` for every whole message, then
+websockets' ``process_event``) and append every whole message to ``burst``, then
 ``flush`` once the read is parsed: the read's messages go to ``on_frames`` in
 one call, straight from the callback. What cannot be delivered at once waits
 here, in order:
@@ -50,7 +50,7 @@ class Bursts:
         self.ended = False
 
     def flush(self) -> None:
-        """Hand the messages added so far to ``on_frames`` (or queue them)."""
+        """Hand the messages in ``burst`` to ``on_frames`` (or queue them)."""
         burst = self.burst
         if not burst:
             return
